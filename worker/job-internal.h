@@ -1,0 +1,63 @@
+/*
+ * job-internal.h — what the job runtime and its tasks share. Not a public API.
+ */
+#ifndef WR_JOB_INTERNAL_H
+#define WR_JOB_INTERNAL_H
+
+#include "channel.h"
+#include "job.h"
+#include "kafka.h"
+#include "plan.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct wr_task {
+    struct wr_job *job;
+    int stage;
+    int subtask;
+    pthread_t thread;
+    bool started;
+    /* source tasks: the partitions they read and where reading stops */
+    int nparts;
+    int32_t *parts;
+    int64_t *stop; /* per local partition: stop offset, INT64_MAX when unbounded */
+} wr_task;
+
+struct wr_job {
+    const wr_job_spec *spec;
+    wr_plan plan;
+    wr_job_options opt;
+    atomic_bool stop_requested;
+    atomic_bool canceled;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int running; /* tasks still running */
+    wr_err first_err;
+    char first_msg[WR_ERRBUF_SIZE];
+    bool finalized;
+    int npartitions;
+    wr_producer **sinks; /* one per spec sink, shared by the sink subtasks */
+    wr_producer *dlq;    /* NULL when no dead_letter is configured */
+    wr_inbox **inboxes;  /* stage-1 subtask i's input; channel j = stage-0 subtask j */
+    wr_task *tasks;      /* P source tasks then P sink tasks */
+    int ntasks;
+    atomic_uint_fast64_t records_in;
+    atomic_uint_fast64_t filtered;
+    atomic_uint_fast64_t bytes_in;
+};
+
+/* Records the job's first failure and cancels every task. Any thread. */
+void wr_job_fail(struct wr_job *job, wr_err err, const char *msg);
+
+/* True once the job failed or was canceled: tasks return as soon as they see it. */
+static inline bool wr_job_canceled(struct wr_job *job)
+{
+    return atomic_load_explicit(&job->canceled, memory_order_relaxed);
+}
+
+/* Task bodies (thread entry points): task-source.c and task-sink.c. */
+void *wr_source_task_main(void *arg);
+void *wr_sink_task_main(void *arg);
+
+#endif

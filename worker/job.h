@@ -1,0 +1,53 @@
+/*
+ * job.h — running one job's tasks inside this process.
+ *
+ * wr_job_start() checks the job's Kafka topics (clear errors for unreachable brokers and
+ * missing topics), creates the producers, the source subtasks (stage 0) and the sink
+ * subtasks (stage 1) on their own threads, connected by bounded inboxes, and returns.
+ * Bounded sources (`stop:`) finish by themselves; wr_job_stop() asks unbounded ones to
+ * finish: sources stop reading and send END, every task drains, sinks flush. A job is
+ * FINISHED when every task ended cleanly, FAILED on the first task error.
+ *
+ * Threads: the caller's thread owns the wr_job; every task has its own thread.
+ */
+#ifndef WR_JOB_H
+#define WR_JOB_H
+
+#include "error.h"
+#include "spec.h"
+
+#include <stdint.h>
+
+typedef struct wr_job wr_job;
+
+typedef struct wr_job_options {
+    int parallelism;          /* 0: the spec's */
+    int64_t kafka_timeout_ms; /* broker/topic checks and final flushes; 0: 10000 */
+} wr_job_options;
+
+typedef struct wr_job_stats {
+    uint64_t records_in;   /* consumed from the source */
+    uint64_t filtered;     /* dropped by filters */
+    uint64_t records_out;  /* delivered to sinks (per sink, summed) */
+    uint64_t dead_letters; /* delivered to the dead-letter topic */
+    uint64_t bytes_in;
+    int partitions; /* source partitions */
+} wr_job_stats;
+
+wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job **out,
+                    wr_errbuf *eb);
+
+/* Asks the sources to stop reading and the job to drain and finish (idempotent,
+ * async-signal-safe). */
+void wr_job_stop(wr_job *job);
+
+/* Waits up to timeout_ms (-1: forever) for the job to end. Returns WR_ETIMEDOUT if it
+ * is still running, WR_OK if it finished, or the first task's error (eb says why). */
+wr_err wr_job_wait(wr_job *job, int64_t timeout_ms, wr_errbuf *eb);
+
+void wr_job_get_stats(wr_job *job, wr_job_stats *out);
+
+/* Cancels whatever still runs, joins every thread and frees the job. NULL is a no-op. */
+void wr_job_free(wr_job *job);
+
+#endif
