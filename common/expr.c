@@ -1662,9 +1662,9 @@ static size_t scratch_room(const wr_arena *a)
 static wr_err no_room(wr_errbuf *eb, const char *fn, size_t need, const wr_arena *a)
 {
     return wr_fail(eb, WR_EEVAL,
-                   "string result of %s() (%zu bytes) longer than the %zu-byte scratch space has "
-                   "room for",
-                   fn, need, a ? a->cap : (size_t)0);
+                   "string result of %s() needs %zu bytes, more than the %zu left in the %zu-byte "
+                   "scratch space",
+                   fn, need, scratch_room(a), a ? a->cap : (size_t)0);
 }
 
 /* days since 1970-01-01 → civil date (proleptic Gregorian), valid for any int64 day count

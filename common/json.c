@@ -76,6 +76,7 @@ static double c_strtod(const char *s)
 
 /* 1 for bytes that stand for themselves inside a JSON string and need no escaping on
  * output: printable ASCII except '"' and '\\'. */
+/* clang-format off */
 static const uint8_t str_plain[256] = {
     ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f, '"' = 0 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x30-0x3f */
@@ -84,6 +85,7 @@ static const uint8_t str_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x60-0x6f */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,             /* 0x70-0x7f */
 };
+/* clang-format on */
 
 static inline bool is_digit(char c)
 {
@@ -119,8 +121,7 @@ static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
         lo = 0x90; /* overlong */
     if (c == 0xF4)
         hi = 0x8F; /* above U+10FFFF */
-    return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-                   (p[3] & 0xC0) == 0x80
+    return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80
                ? 4
                : 0;
 }
@@ -289,9 +290,9 @@ typedef struct json_slot {
 
 struct wr_json_decoder {
     const wr_schema *schema;
-    bool *used;            /* nfields entries, copied from the caller */
-    json_slot *slots;      /* open addressing with linear probing, mask + 1 slots */
-    size_t mask;           /* at least half the slots are empty, so probes end */
+    bool *used;              /* nfields entries, copied from the caller */
+    json_slot *slots;        /* open addressing with linear probing, mask + 1 slots */
+    size_t mask;             /* at least half the slots are empty, so probes end */
     size_t min_len, max_len; /* key lengths outside this range match no used field */
 };
 
@@ -425,8 +426,10 @@ typedef struct jparse {
 } jparse;
 
 /* Records a syntax error at `at` and returns NULL, so callers can `return fail(...)`. */
-__attribute__((format(printf, 3, 4))) static const char *fail(jparse *jp, const char *at,
-                                                               const char *fmt, ...)
+static const char *fail(jparse *jp, const char *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static const char *fail(jparse *jp, const char *at, const char *fmt, ...)
 {
     char what[WR_ERRBUF_SIZE];
     size_t off = (size_t)(at - jp->start);
@@ -683,8 +686,11 @@ typedef struct dstate {
     bool toobig;     /* a value did not fit the arena; eb says which unless field_err */
 } dstate;
 
-__attribute__((format(printf, 3, 4))) static void field_error(dstate *ds, int idx,
-                                                              const char *fmt, ...)
+/* Records the first field error of a record in eb; later ones are dropped. */
+static void field_error(dstate *ds, int idx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void field_error(dstate *ds, int idx, const char *fmt, ...)
 {
     char what[WR_ERRBUF_SIZE];
     va_list ap;
@@ -851,8 +857,8 @@ static void convert_double(dstate *ds, int idx, const jnum *num)
         tmp[num->len] = '\0';
         v = c_strtod(tmp);
         if (isinf(v)) {
-            field_error(ds, idx, "number %.*s%s out of range for double", quote_len(num->s, num->len),
-                        num->s, num->len > QUOTE_MAX ? "..." : "");
+            field_error(ds, idx, "number %.*s%s out of range for double",
+                        quote_len(num->s, num->len), num->s, num->len > QUOTE_MAX ? "..." : "");
             return;
         }
     }
@@ -1131,8 +1137,7 @@ wr_err wr_json_decode(const wr_json_decoder *d, const char *buf, size_t len, wr_
             continue;
         if (d->used[i] && !f->optional) {
             if (row[i].len == NULL_FROM_JSON)
-                err = wr_fail(eb, WR_EMALFORMED, "field '%s': null for a required field",
-                              f->name);
+                err = wr_fail(eb, WR_EMALFORMED, "field '%s': null for a required field", f->name);
             else
                 err = wr_fail(eb, WR_EMALFORMED, "missing required field '%s'", f->name);
             goto fail;

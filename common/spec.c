@@ -1546,8 +1546,8 @@ static void parse_step(ctx *c, yaml_node_t *item, int i, wr_job_spec *spec, pipe
                  spec->ops[ps->aggregate_op].loc.line);
         else if (ps->window_op < 0)
             diag(c, kn, "aggregate needs a window before it (key_by, window, aggregate)");
-        else if (ps->prev_kind != WR_OP_WINDOW && ps->prev_kind != -2)
-            diag(c, kn, "aggregate must directly follow window");
+        /* not right after the window: reported at the window ("must be directly
+         * followed by aggregate"), once */
         if (ps->aggregate_op < 0)
             ps->aggregate_op = spec->n_ops - 1;
         break;

@@ -109,7 +109,8 @@ wr_err wr_producer_new(const wr_kafka_spec *k, const char *what, int64_t queue_k
                        int64_t timeout_ms, wr_producer **out, wr_errbuf *eb)
 {
     char qk[32];
-    const char *extra[] = {"enable.idempotence", "true",     "linger.ms", "5",
+    const char *extra[] = {"enable.idempotence", "true", "linger.ms", "5",
+                           "allow.auto.create.topics", "false",
                            "queue.buffering.max.kbytes", qk, NULL};
     wr_producer *p = calloc(1, sizeof *p);
     int nparts;
