@@ -25,9 +25,9 @@ static void build_schema(wr_schema *s)
         wr_type type;
         bool optional;
     } fields[NFIELDS] = {
-        {"l", WR_T_LONG, false},      {"d", WR_T_DOUBLE, false},     {"s", WR_T_STRING, false},
-        {"b", WR_T_BOOL, false},      {"t", WR_T_TIMESTAMP, false},  {"ol", WR_T_LONG, true},
-        {"od", WR_T_DOUBLE, true},    {"os", WR_T_STRING, true},     {"ob", WR_T_BOOL, true},
+        {"l", WR_T_LONG, false},      {"d", WR_T_DOUBLE, false},    {"s", WR_T_STRING, false},
+        {"b", WR_T_BOOL, false},      {"t", WR_T_TIMESTAMP, false}, {"ol", WR_T_LONG, true},
+        {"od", WR_T_DOUBLE, true},    {"os", WR_T_STRING, true},    {"ob", WR_T_BOOL, true},
         {"ot", WR_T_TIMESTAMP, true}, {"amount", WR_T_LONG, false}, {"user id", WR_T_STRING, false},
     };
     for (int i = 0; i < NFIELDS; i++) {
@@ -38,6 +38,9 @@ static void build_schema(wr_schema *s)
 
 static void build_rows(wr_value rows[NROWS][NFIELDS])
 {
+    static const char long_text[] = "The quick brown fox jumps over the lazy dog, twice over, "
+                                    "and then some more text to fill the scratch arena quickly.";
+
     /* row 0: ordinary values, optionals null */
     rows[0][0] = wr_value_long(7);
     rows[0][1] = wr_value_double(2.5);
@@ -64,9 +67,7 @@ static void build_rows(wr_value rows[NROWS][NFIELDS])
     /* row 2: NaN, long strings */
     rows[2][0] = wr_value_long(0);
     rows[2][1] = wr_value_double(__builtin_nan(""));
-    rows[2][2] = wr_value_str("The quick brown fox jumps over the lazy dog, twice over, "
-                              "and then some more text to fill the scratch arena quickly.",
-                              114);
+    rows[2][2] = wr_value_str(long_text, (uint32_t)strlen(long_text));
     rows[2][3] = wr_value_bool(true);
     rows[2][4] = wr_value_ts(-1);
     rows[2][5] = wr_value_long(-1);
