@@ -894,81 +894,99 @@ static int hexval(char c)
     return -1;
 }
 
+/* Decodes the escape whose backslash is at s[*i] (s has n bytes; the lexer guarantees a
+ * character follows the backslash) into out, which has room for 3 bytes. Advances *i past
+ * the escape and returns the bytes written, or -1 if the escape is invalid. */
+static int decode_escape(const char *s, size_t n, size_t *i, char *out)
+{
+    size_t at = *i + 1;
+    unsigned cp = 0;
+    int len = 1;
+
+    switch (s[at]) {
+    case '\\':
+    case '\'':
+    case '"':
+    case '/':
+        out[0] = s[at];
+        break;
+    case 'n':
+        out[0] = '\n';
+        break;
+    case 't':
+        out[0] = '\t';
+        break;
+    case 'r':
+        out[0] = '\r';
+        break;
+    case '0':
+        out[0] = '\0';
+        break;
+    case 'x':
+        if (at + 2 >= n || hexval(s[at + 1]) < 0 || hexval(s[at + 2]) < 0)
+            return -1;
+        out[0] = (char)(hexval(s[at + 1]) * 16 + hexval(s[at + 2]));
+        at += 2;
+        break;
+    case 'u':
+        for (size_t k = 1; k <= 4; k++) {
+            if (at + k >= n || hexval(s[at + k]) < 0)
+                return -1;
+            cp = cp * 16 + (unsigned)hexval(s[at + k]);
+        }
+        if (cp >= 0xd800 && cp <= 0xdfff)
+            return -1;
+        if (cp < 0x80) {
+            out[0] = (char)cp;
+        } else if (cp < 0x800) {
+            out[0] = (char)(0xc0 | (cp >> 6));
+            out[1] = (char)(0x80 | (cp & 0x3f));
+            len = 2;
+        } else {
+            out[0] = (char)(0xe0 | (cp >> 12));
+            out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            out[2] = (char)(0x80 | (cp & 0x3f));
+            len = 3;
+        }
+        at += 4;
+        break;
+    default:
+        return -1;
+    }
+    *i = at;
+    return len;
+}
+
 static int parse_string(parser *p)
 {
     const token *t = &p->tok;
-    const char *s = t->p + 1;
+    const char *s = t->p + 1; /* between the quotes */
     size_t n = t->len - 2, o = 0;
-    char *buf = malloc(n ? n : 1), *kept;
+    char *buf, *kept;
     int ni;
 
+    /* decoding never grows the text: each escape is at least as long as its bytes */
+    buf = malloc(n ? n : 1);
     if (!buf)
         return fail_nomem(p);
     for (size_t i = 0; i < n; i++) {
-        unsigned cp;
+        size_t at = i;
+        int len;
+        char bytes[3];
         if (s[i] != '\\') {
             buf[o++] = s[i];
             continue;
         }
-        i++;
-        switch (s[i]) {
-        case '\\':
-        case '\'':
-        case '"':
-        case '/':
-            buf[o++] = s[i];
-            break;
-        case 'n':
-            buf[o++] = '\n';
-            break;
-        case 't':
-            buf[o++] = '\t';
-            break;
-        case 'r':
-            buf[o++] = '\r';
-            break;
-        case '0':
-            buf[o++] = '\0';
-            break;
-        case 'x':
-            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
-                goto bad_escape;
-            buf[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-            break;
-        case 'u':
-            cp = 0;
-            for (int k = 1; k <= 4; k++) {
-                if (i + (size_t)k >= n || hexval(s[i + (size_t)k]) < 0)
-                    goto bad_escape;
-                cp = cp * 16 + (unsigned)hexval(s[i + (size_t)k]);
-            }
-            if (cp >= 0xd800 && cp <= 0xdfff)
-                goto bad_escape;
-            /* \uXXXX is 6 source bytes and at most 3 UTF-8 bytes, so buf has room */
-            if (cp < 0x80) {
-                buf[o++] = (char)cp;
-            } else if (cp < 0x800) {
-                buf[o++] = (char)(0xc0 | (cp >> 6));
-                buf[o++] = (char)(0x80 | (cp & 0x3f));
-            } else {
-                buf[o++] = (char)(0xe0 | (cp >> 12));
-                buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                buf[o++] = (char)(0x80 | (cp & 0x3f));
-            }
-            i += 4;
-            break;
-        default:
-            goto bad_escape;
+        len = decode_escape(s, n, &i, bytes);
+        if (len < 0) {
+            char shown[16];
+            size_t left = n - at;
+            printable(shown, sizeof shown, s + at, left < 6 ? left : 6);
+            free(buf);
+            return fail(p, WR_ESPEC, t->col + 1 + at, "invalid escape '%s' in string", shown);
         }
-        continue;
-    bad_escape : {
-        char shown[16];
-        size_t left = n - i + 1;
-        printable(shown, sizeof shown, s + i - 1, left < 6 ? left : 6);
-        free(buf);
-        return fail(p, WR_ESPEC, t->col + 1 + (i - 1), "invalid escape '%s' in string", shown);
-    }
+        memcpy(buf + o, bytes, (size_t)len);
+        o += (size_t)len;
     }
     if (o > UINT32_MAX) {
         free(buf);
