@@ -296,8 +296,9 @@ int wr_cli_dev_kafka(int argc, char **argv)
         if (r == 0)
             r = uv_listen((uv_stream_t *)&d.listener, 128, on_accept);
         if (r < 0) {
-            fprintf(stderr, "weir dev-kafka: cannot listen on 127.0.0.1:%d: %s (use --port to "
-                            "pick another port, or --port 0)\n",
+            fprintf(stderr,
+                    "weir dev-kafka: cannot listen on 127.0.0.1:%d: %s (use --port to "
+                    "pick another port, or --port 0)\n",
                     port, uv_strerror(r));
             uv_close((uv_handle_t *)&d.listener, NULL);
             uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -98,8 +98,9 @@ int wr_cli_local(int argc, char **argv)
         if (signals_seen > handled) {
             handled = signals_seen;
             if (handled == 1) {
-                wr_log(WR_LOG_INFO, "local", "stopping: finishing records in flight (signal "
-                                             "again to cancel)");
+                wr_log(WR_LOG_INFO, "local",
+                       "stopping: finishing records in flight (signal "
+                       "again to cancel)");
                 wr_job_stop(job);
             } else {
                 wr_log(WR_LOG_WARN, "local", "canceling");
@@ -123,8 +124,8 @@ int wr_cli_local(int argc, char **argv)
                "\"seconds\":%.3f}\n",
                spec->name, e ? "FAILED" : "FINISHED", (unsigned long long)st.records_in,
                (unsigned long long)st.records_out, (unsigned long long)st.filtered,
-               (unsigned long long)st.dead_letters, (unsigned long long)st.bytes_in,
-               st.partitions, elapsed);
+               (unsigned long long)st.dead_letters, (unsigned long long)st.bytes_in, st.partitions,
+               elapsed);
         fflush(stdout);
     }
     if (e) {

@@ -2070,7 +2070,7 @@ static wr_err run(const ins *code, int n, const wr_schema *in, const wr_value *r
             for (int i = first; i < sp; i++) {
                 char tmp[TEXT_MAX];
                 const char *s;
-                size_t len;
+                size_t len = 0;
                 value_text(&st[i], tmp, &s, &len);
                 if (total + len <= room && len)
                     memcpy(dst + total, s, len);
@@ -2110,7 +2110,7 @@ static wr_err run(const ins *code, int n, const wr_schema *in, const wr_value *r
         case OP_TO_LONG:
             switch ((wr_type)c->type) {
             case WR_T_STRING: {
-                int64_t v;
+                int64_t v = 0;
                 wr_err err = to_long_from_string(b, &v, eb);
                 if (err)
                     return err;
@@ -2135,7 +2135,7 @@ static wr_err run(const ins *code, int n, const wr_schema *in, const wr_value *r
         case OP_TO_DOUBLE:
             switch ((wr_type)c->type) {
             case WR_T_STRING: {
-                double d;
+                double d = 0;
                 wr_err err = to_double_from_string(b, &d, eb);
                 if (err)
                     return err;

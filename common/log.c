@@ -51,8 +51,8 @@ void wr_log(wr_log_level level, const char *component, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    k = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s ", ts.tv_nsec / 1000000,
-                 names[level], component);
+    k = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s ", ts.tv_nsec / 1000000, names[level],
+                 component);
     if (k > 0)
         n += (size_t)k;
     va_start(ap, fmt);

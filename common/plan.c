@@ -152,8 +152,8 @@ static const char *offsets_text(wr_offset_kind k, char *buf, size_t size,
 static void print_op(const wr_op_spec *op, FILE *f)
 {
     static const char *const wkind[] = {"tumbling", "sliding", "session"};
-    static const char *const agg[] = {"count", "sum",  "min",  "max",
-                                      "avg",   "count_distinct", "first", "last"};
+    static const char *const agg[] = {"count",          "sum",   "min", "max", "avg",
+                                      "count_distinct", "first", "last"};
 
     fprintf(f, "    -> %s", wr_op_kind_name(op->kind));
     switch (op->kind) {
@@ -193,8 +193,8 @@ static void print_schema(const char *label, const wr_schema *s, FILE *f)
 {
     fprintf(f, "    %s {", label);
     for (int i = 0; i < s->nfields; i++)
-        fprintf(f, "%s%s: %s%s", i ? ", " : "", s->fields[i].name,
-                wr_type_name(s->fields[i].type), s->fields[i].optional ? "?" : "");
+        fprintf(f, "%s%s: %s%s", i ? ", " : "", s->fields[i].name, wr_type_name(s->fields[i].type),
+                s->fields[i].optional ? "?" : "");
     fprintf(f, "}\n");
 }
 

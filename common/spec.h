@@ -69,8 +69,8 @@ typedef enum wr_format {
 typedef struct wr_source_spec {
     char *name; /* required, unique among sources */
     wr_kafka_spec kafka;
-    wr_format format;  /* default json */
-    wr_schema schema;  /* required, at least one field */
+    wr_format format; /* default json */
+    wr_schema schema; /* required, at least one field */
     /* event_time: optional */
     bool has_event_time;
     int event_time_col;              /* index into schema; field must be timestamp_ms or long */
@@ -115,9 +115,9 @@ typedef enum wr_agg_func {
 } wr_agg_func;
 
 typedef struct wr_agg_spec {
-    char *name;    /* output field name */
+    char *name; /* output field name */
     wr_agg_func func;
-    int arg_col;   /* input field index; -1 for count() */
+    int arg_col; /* input field index; -1 for count() */
     wr_type out_type;
     wr_loc loc;
 } wr_agg_spec;
@@ -176,8 +176,8 @@ typedef struct wr_limits_spec {
 } wr_limits_spec;
 
 typedef struct wr_job_spec {
-    char *file; /* path as given */
-    char *name; /* required */
+    char *file;          /* path as given */
+    char *name;          /* required */
     int parallelism;     /* default 1 */
     int max_parallelism; /* default 128; key groups */
     wr_checkpoint_spec checkpoint;

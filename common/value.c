@@ -31,10 +31,11 @@ bool wr_type_parse(const char *s, wr_type *out, bool *optional)
         const char *name;
         wr_type type;
     } names[] = {
-        {"string", WR_T_STRING},  {"long", WR_T_LONG},       {"int", WR_T_LONG},
-        {"int64", WR_T_LONG},     {"double", WR_T_DOUBLE},   {"float", WR_T_DOUBLE},
-        {"float64", WR_T_DOUBLE}, {"bool", WR_T_BOOL},       {"boolean", WR_T_BOOL},
-        {"timestamp_ms", WR_T_TIMESTAMP},
+        {"string", WR_T_STRING},  {"long", WR_T_LONG},
+        {"int", WR_T_LONG},       {"int64", WR_T_LONG},
+        {"double", WR_T_DOUBLE},  {"float", WR_T_DOUBLE},
+        {"float64", WR_T_DOUBLE}, {"bool", WR_T_BOOL},
+        {"boolean", WR_T_BOOL},   {"timestamp_ms", WR_T_TIMESTAMP},
     };
     size_t len = strlen(s);
     bool opt = false;

@@ -32,8 +32,8 @@ bool wr_type_parse(const char *s, wr_type *out, bool *optional);
 
 typedef struct wr_value {
     union {
-        int64_t i; /* LONG, TIMESTAMP, BOOL (0 or 1) */
-        double d;  /* DOUBLE */
+        int64_t i;     /* LONG, TIMESTAMP, BOOL (0 or 1) */
+        double d;      /* DOUBLE */
         const char *s; /* STRING: not NUL-terminated, see len */
     } u;
     uint32_t len; /* STRING: byte length */

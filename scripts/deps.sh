@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config
   libnng-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev librdkafka-dev
   libuv1-dev libyaml-dev libxxhash-dev libcmocka-dev
-  kcat python3 procps iproute2
+  kcat python3 procps iproute2 clang-format
 )
 
 missing=()

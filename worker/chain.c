@@ -15,8 +15,8 @@ struct wr_chain {
     wr_arena tmp;
 };
 
-wr_err wr_chain_new(const wr_job_spec *spec, int first, int n, size_t scratch_bytes,
-                    wr_chain **out, wr_errbuf *eb)
+wr_err wr_chain_new(const wr_job_spec *spec, int first, int n, size_t scratch_bytes, wr_chain **out,
+                    wr_errbuf *eb)
 {
     wr_chain *c;
     int width = 1;
@@ -25,8 +25,8 @@ wr_err wr_chain_new(const wr_job_spec *spec, int first, int n, size_t scratch_by
         const wr_op_spec *op = &spec->ops[i];
         if (op->kind != WR_OP_FILTER && op->kind != WR_OP_MAP && op->kind != WR_OP_KEY_BY)
             return wr_fail(eb, WR_EUNSUPPORTED,
-                           "pipeline[%d]: '%s' is stateful and cannot run in a stateless chain",
-                           i, wr_op_kind_name(op->kind));
+                           "pipeline[%d]: '%s' is stateful and cannot run in a stateless chain", i,
+                           wr_op_kind_name(op->kind));
         if (op->out_schema.nfields > width)
             width = op->out_schema.nfields;
     }
@@ -88,8 +88,7 @@ wr_chain_result wr_chain_run(wr_chain *c, const wr_value *in, const wr_value **o
             wr_value *dst = c->rows[flip];
             wr_arena_reset(&c->arena[flip]);
             for (int f = 0; f < op->n_map; f++) {
-                if (wr_expr_eval(op->map[f].expr, row, &c->arena[flip], &dst[f], eb) !=
-                    WR_OK) {
+                if (wr_expr_eval(op->map[f].expr, row, &c->arena[flip], &dst[f], eb) != WR_OK) {
                     wr_errbuf_prefix(eb, "pipeline[%d].map.%s: ", i, op->map[f].name);
                     return WR_CHAIN_ERROR;
                 }

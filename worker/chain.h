@@ -16,16 +16,16 @@
 typedef struct wr_chain wr_chain;
 
 typedef enum wr_chain_result {
-    WR_CHAIN_EMIT,    /* *out is the record to pass on */
-    WR_CHAIN_DROP,    /* a filter rejected the record */
-    WR_CHAIN_ERROR,   /* evaluation failed: eb says which operator and why */
+    WR_CHAIN_EMIT,  /* *out is the record to pass on */
+    WR_CHAIN_DROP,  /* a filter rejected the record */
+    WR_CHAIN_ERROR, /* evaluation failed: eb says which operator and why */
 } wr_chain_result;
 
 /* A chain of spec->ops[first .. first + n). Stateful operators (window, aggregate)
  * cannot be chained: returns WR_EUNSUPPORTED naming the operator. scratch_bytes bounds
  * the string bytes one record may produce per operator. */
-wr_err wr_chain_new(const wr_job_spec *spec, int first, int n, size_t scratch_bytes,
-                    wr_chain **out, wr_errbuf *eb);
+wr_err wr_chain_new(const wr_job_spec *spec, int first, int n, size_t scratch_bytes, wr_chain **out,
+                    wr_errbuf *eb);
 void wr_chain_free(wr_chain *c);
 
 wr_chain_result wr_chain_run(wr_chain *c, const wr_value *in, const wr_value **out, wr_errbuf *eb);

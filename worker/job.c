@@ -27,7 +27,6 @@ void wr_job_fail(wr_job *job, wr_err err, const char *msg)
     pthread_mutex_unlock(&job->mu);
 }
 
-
 static void *task_thread(void *arg)
 {
     wr_task *t = arg;
@@ -131,8 +130,7 @@ static wr_err check_supported(const wr_job_spec *spec, wr_errbuf *eb)
     return WR_OK;
 }
 
-wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job **out,
-                    wr_errbuf *eb)
+wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job **out, wr_errbuf *eb)
 {
     wr_job *job;
     wr_err e;

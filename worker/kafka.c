@@ -10,8 +10,10 @@
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    wr_log(level <= 3 ? WR_LOG_ERROR : level <= 4 ? WR_LOG_WARN : WR_LOG_DEBUG, "kafka",
-           "%s: %s (%s)", fac, buf, rd_kafka_name(rk));
+    wr_log(level <= 3   ? WR_LOG_ERROR
+           : level <= 4 ? WR_LOG_WARN
+                        : WR_LOG_DEBUG,
+           "kafka", "%s: %s (%s)", fac, buf, rd_kafka_name(rk));
 }
 
 rd_kafka_t *wr_kafka_client_new(rd_kafka_type_t type, const wr_kafka_spec *k, const char *what,
@@ -30,8 +32,7 @@ rd_kafka_t *wr_kafka_client_new(rd_kafka_type_t type, const wr_kafka_spec *k, co
     rd_kafka_conf_set(conf, "log_level", "4", err, sizeof err);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     for (int i = 0; extra && extra[i]; i += 2) {
-        if (rd_kafka_conf_set(conf, extra[i], extra[i + 1], err, sizeof err) !=
-            RD_KAFKA_CONF_OK)
+        if (rd_kafka_conf_set(conf, extra[i], extra[i + 1], err, sizeof err) != RD_KAFKA_CONF_OK)
             goto bad;
     }
     for (int i = 0; i < k->n_props; i++) {
@@ -72,10 +73,9 @@ wr_err wr_kafka_topic_check(rd_kafka_t *rk, const char *brokers, const char *top
                        rd_kafka_err2str(rd_kafka_last_error()));
     err = rd_kafka_metadata(rk, 0, rkt, &md, (int)timeout_ms);
     if (err) {
-        ret = wr_fail(eb, WR_EKAFKA, "cannot reach Kafka brokers at %s within %lld ms: %s",
-                      brokers, (long long)timeout_ms, rd_kafka_err2str(err));
-    } else if (md->topic_cnt != 1 || md->topics[0].err ==
-                                         RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        ret = wr_fail(eb, WR_EKAFKA, "cannot reach Kafka brokers at %s within %lld ms: %s", brokers,
+                      (long long)timeout_ms, rd_kafka_err2str(err));
+    } else if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                (md->topics[0].err == 0 && md->topics[0].partition_cnt == 0)) {
         ret = wr_fail(eb, WR_ENOTFOUND, "topic '%s' does not exist at %s", topic, brokers);
     } else if (md->topics[0].err) {
@@ -109,9 +109,9 @@ wr_err wr_producer_new(const wr_kafka_spec *k, const char *what, int64_t queue_k
                        int64_t timeout_ms, wr_producer **out, wr_errbuf *eb)
 {
     char qk[32];
-    const char *extra[] = {"enable.idempotence", "true", "linger.ms", "5",
-                           "allow.auto.create.topics", "false",
-                           "queue.buffering.max.kbytes", qk, NULL};
+    const char *extra[] = {
+        "enable.idempotence",         "true", "linger.ms", "5", "allow.auto.create.topics", "false",
+        "queue.buffering.max.kbytes", qk,     NULL};
     wr_producer *p = calloc(1, sizeof *p);
     int nparts;
     wr_err e;
@@ -151,24 +151,22 @@ wr_err wr_producer_send(wr_producer *p, const void *key, size_t keylen, const vo
     for (;;) {
         rd_kafka_resp_err_t err;
         if (hdrs)
-            err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_VALUE((void *)value, len),
-                                    RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_HEADERS(hdrs),
-                                    RD_KAFKA_V_END);
+            err = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_KEY(key, keylen),
+                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         else
-            err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_VALUE((void *)value, len),
-                                    RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_END);
+            err = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_END);
         if (!err)
             return WR_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(p->rk, 50); /* backpressure: wait for deliveries */
             continue;
         }
-        return wr_fail(eb, WR_EKAFKA, "%s: cannot produce to topic '%s': %s", p->what,
-                       p->topic, rd_kafka_err2str(err));
+        return wr_fail(eb, WR_EKAFKA, "%s: cannot produce to topic '%s': %s", p->what, p->topic,
+                       rd_kafka_err2str(err));
     }
 }
 
@@ -184,7 +182,8 @@ wr_err wr_producer_flush(wr_producer *p, int64_t timeout_ms, wr_errbuf *eb)
         return WR_EKAFKA;
     }
     if (err)
-        return wr_fail(eb, WR_EKAFKA, "%s: %d record(s) still undelivered to topic '%s' after %lld ms: %s",
+        return wr_fail(eb, WR_EKAFKA,
+                       "%s: %d record(s) still undelivered to topic '%s' after %lld ms: %s",
                        p->what, rd_kafka_outq_len(p->rk), p->topic, (long long)timeout_ms,
                        rd_kafka_err2str(err));
     return WR_OK;

@@ -119,8 +119,7 @@ void *wr_sink_task_main(void *arg)
     wr_buf_init(&k.json, 0);
     wr_buf_init(&k.key, 0);
     if (wr_chain_new(job->spec, job->plan.stages[1].first_op, job->plan.stages[1].n_ops,
-                     (size_t)job->spec->limits.max_record_bytes + 4096, &k.chain,
-                     &eb) != WR_OK) {
+                     (size_t)job->spec->limits.max_record_bytes + 4096, &k.chain, &eb) != WR_OK) {
         wr_job_fail(job, WR_EUNSUPPORTED, eb.msg);
         goto out;
     }

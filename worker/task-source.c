@@ -152,8 +152,7 @@ static bool dead_letter(src *s, const rd_kafka_message_t *m, const char *reason)
     rd_kafka_header_add(h, "weir.source.topic", -1, topic, -1);
     add_header_i64(h, "weir.source.partition", m->partition);
     add_header_i64(h, "weir.source.offset", m->offset);
-    if (wr_producer_send(s->job->dlq, m->key, m->key_len, m->payload, m->len, h, &eb) !=
-        WR_OK) {
+    if (wr_producer_send(s->job->dlq, m->key, m->key_len, m->payload, m->len, h, &eb) != WR_OK) {
         rd_kafka_headers_destroy(h);
         wr_job_fail(s->job, WR_EKAFKA, eb.msg);
         return false;
@@ -164,8 +163,8 @@ static bool dead_letter(src *s, const rd_kafka_message_t *m, const char *reason)
 static bool process(src *s, const rd_kafka_message_t *m)
 {
     const wr_limits_spec *l = &s->spec->limits;
-    int li = m->partition >= 0 && m->partition < s->job->npartitions ? s->local_of[m->partition]
-                                                                      : -1;
+    int li =
+        m->partition >= 0 && m->partition < s->job->npartitions ? s->local_of[m->partition] : -1;
     const wr_value *out;
     int64_t ts = INT64_MIN;
     wr_errbuf eb;
@@ -180,8 +179,9 @@ static bool process(src *s, const rd_kafka_message_t *m)
         s->ndone++;
     }
     if ((int64_t)m->len > l->max_record_bytes) {
-        snprintf(eb.msg, sizeof eb.msg, "record of %zu bytes exceeds limits.max_record_bytes (%lld)",
-                 m->len, (long long)l->max_record_bytes);
+        snprintf(eb.msg, sizeof eb.msg,
+                 "record of %zu bytes exceeds limits.max_record_bytes (%lld)", m->len,
+                 (long long)l->max_record_bytes);
         return dead_letter(s, m, eb.msg);
     }
     wr_arena_reset(&s->decode_arena);
@@ -216,8 +216,8 @@ static wr_err assign(src *s, wr_errbuf *eb)
 
     for (int i = 0; i < s->t->nparts; i++) {
         int32_t p = s->t->parts[i];
-        int64_t off = k->start == WR_OFFSETS_LATEST ? RD_KAFKA_OFFSET_END
-                                                     : RD_KAFKA_OFFSET_BEGINNING;
+        int64_t off =
+            k->start == WR_OFFSETS_LATEST ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
         if (k->start == WR_OFFSETS_EXPLICIT) {
             for (int j = 0; j < k->n_start_offsets; j++) {
                 if (k->start_offsets[j].partition == p)
@@ -239,9 +239,18 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
     wr_job *job = t->job;
     const wr_job_spec *spec = job->spec;
     char group[256], qk[32];
-    const char *extra[] = {"group.id", group, "enable.auto.commit", "false",
-                           "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
-                           "allow.auto.create.topics", "false", "queued.max.messages.kbytes", qk,
+    const char *extra[] = {"group.id",
+                           group,
+                           "enable.auto.commit",
+                           "false",
+                           "enable.auto.offset.store",
+                           "false",
+                           "auto.offset.reset",
+                           "earliest",
+                           "allow.auto.create.topics",
+                           "false",
+                           "queued.max.messages.kbytes",
+                           qk,
                            NULL};
     bool *used;
     wr_err e;
@@ -256,8 +265,8 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
     s->ncols_out = job->plan.stages[0].out_schema->nfields;
     snprintf(group, sizeof group, "weir.%s.source-%d", spec->name, t->subtask);
     snprintf(qk, sizeof qk, "%lld", (long long)spec->limits.consumer_queue_kbytes);
-    s->rk = wr_kafka_client_new(RD_KAFKA_CONSUMER, &s->source->kafka, "source", extra, NULL, NULL,
-                                eb);
+    s->rk =
+        wr_kafka_client_new(RD_KAFKA_CONSUMER, &s->source->kafka, "source", extra, NULL, NULL, eb);
     if (!s->rk)
         return WR_EKAFKA;
     s->q = rd_kafka_queue_get_consumer(s->rk);

@@ -31,7 +31,7 @@ static uint64_t rng(void)
 static size_t mutate(uint8_t *buf, size_t len, size_t cap, uint8_t *const *inputs,
                      const size_t *sizes, int n)
 {
-    static const uint8_t interesting[] = {0,   '"', '\\', '{', '}', '[', ']', ':', ',', '\n',
+    static const uint8_t interesting[] = {0,   '"', '\\', '{', '}', '[',  ']',  ':',  ',',  '\n',
                                           ' ', '-', '0',  '9', 'e', 0xff, 0xc3, 0x80, '\'', '('};
     int rounds = 1 + (int)(rng() % 4);
     for (int r = 0; r < rounds; r++) {

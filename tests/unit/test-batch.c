@@ -40,7 +40,7 @@ static void a_full_batch_refuses_rows_and_stays_unchanged(void **state)
     assert_int_equal(wr_batch_append(b, &six, 0), WR_ETOOBIG); /* 12 > 10 arena bytes */
     assert_int_equal(b->nrows, 1);
     assert_int_equal(b->arena.used, 6);
-    assert_int_equal(wr_batch_append(b, &four, 0), WR_OK); /* exactly 10 */
+    assert_int_equal(wr_batch_append(b, &four, 0), WR_OK);     /* exactly 10 */
     assert_int_equal(wr_batch_append(b, &one, 0), WR_ETOOBIG); /* rows full */
     assert_int_equal(b->nrows, 2);
     wr_batch_free(b);

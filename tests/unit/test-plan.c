@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEAD                                                                                     \
-    "name: p\n"                                                                                  \
-    "parallelism: 3\n"                                                                           \
-    "sources:\n"                                                                                 \
-    "  - name: s\n"                                                                              \
-    "    kafka: {brokers: b, topic: t}\n"                                                        \
-    "    schema: {a: string, b: long, c: double, d: string, ts: timestamp_ms}\n"                 \
-    "    event_time: {field: ts}\n"                                                              \
-    "sinks:\n"                                                                                   \
+#define HEAD                                                                                       \
+    "name: p\n"                                                                                    \
+    "parallelism: 3\n"                                                                             \
+    "sources:\n"                                                                                   \
+    "  - name: s\n"                                                                                \
+    "    kafka: {brokers: b, topic: t}\n"                                                          \
+    "    schema: {a: string, b: long, c: double, d: string, ts: timestamp_ms}\n"                   \
+    "    event_time: {field: ts}\n"                                                                \
+    "sinks:\n"                                                                                     \
     "  - kafka: {brokers: b, topic: o}\n"
 
 static wr_job_spec *load(const char *pipeline)
