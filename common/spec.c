@@ -2248,6 +2248,7 @@ wr_err wr_spec_load(const char *path, wr_job_spec **out, wr_spec_diags *diags)
     FILE *f = fopen(path, "rb");
     char *text = NULL;
     size_t len = 0, cap = 0;
+    int read_errno = errno;
     wr_err err;
 
     if (diags) {
@@ -2258,35 +2259,31 @@ wr_err wr_spec_load(const char *path, wr_job_spec **out, wr_spec_diags *diags)
         for (;;) {
             size_t got;
             if (len == cap) {
-                char *t = realloc(text, cap ? cap * 2 : 65536);
+                size_t ncap = cap ? cap * 2 : 65536;
+                char *t = realloc(text, ncap);
                 if (!t) {
                     free(text);
                     fclose(f);
                     return WR_ENOMEM;
                 }
                 text = t;
-                cap = cap ? cap * 2 : 65536;
+                cap = ncap;
             }
             got = fread(text + len, 1, cap - len, f);
             len += got;
             if (got == 0)
                 break;
         }
-        if (ferror(f)) {
-            fclose(f);
-            f = NULL;
-        } else {
-            fclose(f);
-        }
+        read_errno = ferror(f) ? (errno ? errno : EIO) : 0;
+        fclose(f);
     }
-    if (!f) {
-        int e = errno;
+    if (!f || read_errno) {
         free(text);
         if (diags) {
             char msg[256];
             diags->items = calloc(1, sizeof *diags->items);
             if (diags->items) {
-                snprintf(msg, sizeof msg, "cannot read the file: %s", strerror(e));
+                snprintf(msg, sizeof msg, "cannot read the file: %s", strerror(read_errno));
                 diags->items[0].path = strdup("");
                 diags->items[0].msg = strdup(msg);
                 diags->n = 1;
