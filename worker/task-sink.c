@@ -80,24 +80,31 @@ static bool write_record(snk *k, const wr_value *row)
 
 static bool process_batch(snk *k, wr_batch *b)
 {
+    uint64_t filtered = 0;
+    bool ok = true;
     wr_errbuf eb;
     for (int r = 0; r < b->nrows; r++) {
         const wr_value *out;
         switch (wr_chain_run(k->chain, wr_batch_row(b, r), &out, &eb)) {
         case WR_CHAIN_DROP:
-            atomic_fetch_add_explicit(&k->job->filtered, 1, memory_order_relaxed);
+            filtered++;
             continue;
         case WR_CHAIN_ERROR:
             /* The original bytes are gone after the exchange: fail loudly rather than
              * dead-letter a record that no longer looks like its input. */
             wr_job_fail(k->job, WR_EEVAL, eb.msg);
-            return false;
+            ok = false;
+            break;
         case WR_CHAIN_EMIT:
+            ok = write_record(k, out);
             break;
         }
-        if (!write_record(k, out))
-            return false;
+        if (!ok)
+            break;
     }
+    atomic_fetch_add_explicit(&k->job->filtered, filtered, memory_order_relaxed);
+    if (!ok)
+        return false;
     for (int i = 0; i < k->job->spec->n_sinks; i++)
         rd_kafka_poll(k->job->sinks[i]->rk, 0);
     return true;

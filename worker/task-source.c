@@ -47,6 +47,9 @@ typedef struct src {
     int ndone;
     int *local_of; /* partition id → local index, -1 if not ours */
     int64_t last_flush_ms;
+    /* counted locally, published to the job once per poll (no shared cache line per
+     * record) */
+    uint64_t n_in, n_bytes, n_filtered;
 } src;
 
 static int64_t now_ms(void)
@@ -54,6 +57,14 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void publish_counts(src *s)
+{
+    atomic_fetch_add_explicit(&s->job->records_in, s->n_in, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->job->bytes_in, s->n_bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->job->filtered, s->n_filtered, memory_order_relaxed);
+    s->n_in = s->n_bytes = s->n_filtered = 0;
 }
 
 static bool send_batch(src *s, int target, wr_batch *b)
@@ -171,8 +182,8 @@ static bool process(src *s, const rd_kafka_message_t *m)
 
     if (li < 0 || s->done[li] || m->offset >= s->t->stop[li])
         return true; /* not ours, or past a bounded source's end: not read */
-    atomic_fetch_add_explicit(&s->job->records_in, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->job->bytes_in, m->len, memory_order_relaxed);
+    s->n_in++;
+    s->n_bytes += m->len;
     s->next[li] = m->offset + 1;
     if (s->next[li] >= s->t->stop[li]) {
         s->done[li] = true;
@@ -193,7 +204,7 @@ static bool process(src *s, const rd_kafka_message_t *m)
     }
     switch (wr_chain_run(s->chain, s->row, &out, &eb)) {
     case WR_CHAIN_DROP:
-        atomic_fetch_add_explicit(&s->job->filtered, 1, memory_order_relaxed);
+        s->n_filtered++;
         return true;
     case WR_CHAIN_ERROR:
         return dead_letter(s, m, eb.msg);
@@ -369,6 +380,7 @@ void *wr_source_task_main(void *arg)
             }
             rd_kafka_message_destroy(m);
         }
+        publish_counts(&s);
         if (!ok)
             break;
         if (s.job->dlq)
