@@ -1873,7 +1873,9 @@ static wr_err run(const ins *code, int n, const wr_schema *in, const wr_value *r
                 continue;
             }
         }
-        /* operands of binary operators */
+        /* b is the top of the stack, a the value under it: the operands of a binary
+         * operator, or b alone for a unary one. The compiler proved sp never passes
+         * EXPR_MAX_STACK and never drops below what an instruction pops. */
         a = sp >= 2 ? &st[sp - 2] : &st[0];
         b = sp >= 1 ? &st[sp - 1] : &st[0];
 
