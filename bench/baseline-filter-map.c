@@ -13,7 +13,7 @@
  * nothing.
  *
  * The consumer uses the same queued.max.messages.kbytes as weir's default
- * (limits.consumer_queue_kbytes: 16384), otherwise librdkafka's defaults.
+ * (limits.consumer_queue_kbytes: 65536), otherwise librdkafka's defaults.
  *
  * Prints one JSON line: records, passed, seconds (from creating the client to the
  * last record, like `weir local`'s seconds, which run from job start to finish).
@@ -168,8 +168,7 @@ int main(int argc, char **argv)
         !conf_set(conf, "enable.auto.commit", "false") ||
         !conf_set(conf, "enable.auto.offset.store", "false") ||
         !conf_set(conf, "auto.offset.reset", "earliest") ||
-        !conf_set(conf, "queued.max.messages.kbytes", "16384") ||
-        !conf_set(conf, "log_level", "4"))
+        !conf_set(conf, "queued.max.messages.kbytes", "65536") || !conf_set(conf, "log_level", "4"))
         return 1;
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
@@ -178,8 +177,8 @@ int main(int argc, char **argv)
     }
 
     rkt = rd_kafka_topic_new(rk, topic, NULL);
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 ||
-        md->topics[0].err || md->topics[0].partition_cnt == 0) {
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err ||
+        md->topics[0].partition_cnt == 0) {
         fprintf(stderr, "baseline: cannot read metadata of topic '%s'\n", topic);
         if (md)
             rd_kafka_metadata_destroy(md);
@@ -196,8 +195,7 @@ int main(int argc, char **argv)
         int64_t lo, hi;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
         if (e) {
-            fprintf(stderr, "baseline: watermarks of %s [%d]: %s\n", topic, p,
-                    rd_kafka_err2str(e));
+            fprintf(stderr, "baseline: watermarks of %s [%d]: %s\n", topic, p, rd_kafka_err2str(e));
             goto out;
         }
         stop[p] = hi;
@@ -205,8 +203,7 @@ int main(int argc, char **argv)
             stop[p] = -1; /* empty: done at once */
             ndone++;
         }
-        rd_kafka_topic_partition_list_add(assignment, topic, p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(assignment, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     if (rd_kafka_assign(rk, assignment)) {
         fprintf(stderr, "baseline: assign failed\n");
@@ -247,8 +244,7 @@ int main(int argc, char **argv)
                 continue;
             }
             /* filter: amount > 0 && url != '/health' */
-            if (ev.amount > 0 &&
-                !(ev.url_len == 7 && !memcmp(ev.url, "/health", 7))) {
+            if (ev.amount > 0 && !(ev.url_len == 7 && !memcmp(ev.url, "/health", 7))) {
                 /* map: user: lower(user), url, ts, amount_cents: amount * 100 */
                 char user[256];
                 size_t ul = ev.user_len < sizeof user ? ev.user_len : sizeof user - 1;
@@ -258,8 +254,8 @@ int main(int argc, char **argv)
                     user[k] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
                 }
                 user[ul] = '\0';
-                checksum += (uint64_t)(unsigned char)user[ul > 0 ? ul - 1 : 0] +
-                            (uint64_t)cents + (uint64_t)ev.ts + ev.url_len;
+                checksum += (uint64_t)(unsigned char)user[ul > 0 ? ul - 1 : 0] + (uint64_t)cents +
+                            (uint64_t)ev.ts + ev.url_len;
                 passed++;
             }
             rd_kafka_message_destroy(m);

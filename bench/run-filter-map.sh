@@ -121,6 +121,8 @@ for i in $(seq 1 "$RUNS"); do write_job "$WORK/job-$i.yaml" "$FILTER" "out$i"; d
 write_job "$WORK/job-perf.yaml" "$FILTER" outp
 
 dk_cpu_ticks() { awk '{print $14 + $15}' "/proc/$DK_PID/stat"; }
+# machine-wide CPU ticks: "busy idle steal" (idle includes iowait)
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6, $9}' /proc/stat; }
 CLK_TCK="$(getconf CLK_TCK)"
 
 RUNS_FILE="$OUT/filter-map-runs.jsonl"
@@ -131,22 +133,27 @@ RUNS_FILE="$OUT/filter-map-runs.jsonl"
 run_one() {
   local variant="$1" round="$2"
   shift 2
-  local before after rc=0
+  local before after m_before m_after rc=0
   before="$(dk_cpu_ticks)"
+  m_before="$(machine_ticks)"
   {
     TIMEFORMAT='%U %S'
     time "$@" >"$WORK/run.out" 2>"$WORK/run.err" || rc=$?
   } 2>"$WORK/run.time"
   after="$(dk_cpu_ticks)"
+  m_after="$(machine_ticks)"
   if [ "$rc" != 0 ]; then
     cat "$WORK/run.err" >&2
     log "$variant round $round failed (exit $rc)"
     exit 1
   fi
   python3 - "$variant" "$round" "$(cat "$WORK/run.time")" "$((after - before))" "$CLK_TCK" \
-    "$EVENTS" "$EXPECTED_PASSED" "$WORK/run.out" >>"$RUNS_FILE" <<'PY'
+    "$EVENTS" "$EXPECTED_PASSED" "$WORK/run.out" "$m_before" "$m_after" >>"$RUNS_FILE" <<'PY'
 import json, sys
-variant, rnd, cpu, dk_ticks, tck, events, passed, out_file = sys.argv[1:]
+variant, rnd, cpu, dk_ticks, tck, events, passed, out_file, mb, ma = sys.argv[1:]
+d = [int(a) - int(b) for a, b in zip(ma.split(), mb.split())]
+idle_pct = 100.0 * d[1] / max(1, sum(d))
+steal_pct = 100.0 * d[2] / max(1, sum(d))
 lines = [l for l in open(out_file).read().splitlines() if l.startswith("{")]
 if not lines:
     sys.exit(f"{variant} round {rnd}: no JSON result line")
@@ -166,7 +173,8 @@ if n != events or out != want_out:
     sys.exit(f"{variant} round {rnd}: counted {n} records / {out} out, expected {events} / {want_out}")
 print(json.dumps({"variant": variant, "round": int(rnd), "records": n, "out": out,
                   "seconds": r["seconds"], "events_per_s": n / r["seconds"],
-                  "cpu_s": round(u + s, 3), "dev_kafka_cpu_s": int(dk_ticks) / int(tck)}))
+                  "cpu_s": round(u + s, 3), "dev_kafka_cpu_s": int(dk_ticks) / int(tck),
+                  "machine_idle_pct": round(idle_pct, 1), "steal_pct": round(steal_pct, 1)}))
 PY
   tail -n 1 "$RUNS_FILE" >&2
 }
@@ -209,17 +217,19 @@ print(f"{gen['events']:,} JSON events ({gen['bytes'] / gen['events']:.0f} B each
       f"Machine: {ncpu} cores ({cpu}), Linux {kernel}, librdkafka {rdk}, weir {commit}, "
       f"release build, parallelism 1.\n")
 print("| variant | events/s (median) | runs (events/s) | ratio to baseline (of medians) "
-      "| ratio (median of per-round) | CPU s of the process (median) | CPU s of dev-kafka (median) |")
-print("|---|---:|---|---:|---:|---:|---:|")
+      "| ratio (median of per-round) | CPU s of the process | CPU s of dev-kafka | machine idle |")
+print("|---|---:|---|---:|---:|---:|---:|---:|")
 for v in ("baseline", "weir-drop", "weir"):
     e = med(v, "events_per_s")
     allr = ", ".join(f"{x['events_per_s'] / 1e3:.0f} K" for x in by[v])
     print(f"| {names[v]} | {e / 1e3:.0f} K | {allr} | {e / base:.2f} | {paired(v):.2f} "
-          f"| {med(v, 'cpu_s'):.2f} | {med(v, 'dev_kafka_cpu_s'):.2f} |")
+          f"| {med(v, 'cpu_s'):.2f} | {med(v, 'dev_kafka_cpu_s'):.2f} "
+          f"| {med(v, 'machine_idle_pct'):.0f} % |")
 print()
 print("events/s = events read / the program's own seconds (client creation or job start to "
       "the last record; weir's figure includes flushing its output). CPU s = user + system "
-      "time of the whole process over the run.")
+      "time of the whole process over the run; machine idle = share of both cores' time idle "
+      "during the run (/proc/stat, steal excluded); CPU and idle columns are medians.")
 PY
 cat "$REPORT"
 log "report: $REPORT"
@@ -234,10 +244,13 @@ if [ "$PERF" = 1 ]; then
     log "perf record of weir ($v)"
     perf record -q -e cpu-clock -g -o "$WORK/perf-$v.data" -- \
       "$WEIR" local "$WORK/job-$v.yaml" --parallelism 1 --json >/dev/null 2>"$WORK/perf-$v.err"
-    perf report -i "$WORK/perf-$v.data" --no-children --sort symbol --stdio 2>/dev/null \
-      | grep -v '^$' | grep -E '^ +[0-9]' | head -n 40 >"$OUT/perf-weir-$v.txt"
-    perf report -i "$WORK/perf-$v.data" --no-children --sort comm,dso --stdio 2>/dev/null \
-      | grep -E '^ +[0-9]' | head -n 20 >"$OUT/perf-weir-$v-threads.txt"
+    # flat profiles (release builds have no frame pointers, so call chains are partial)
+    perf report -i "$WORK/perf-$v.data" --no-children --sort dso,symbol -g none --stdio \
+      >"$WORK/perf-$v.report" 2>/dev/null || true
+    grep -E '^ +[0-9]' "$WORK/perf-$v.report" | sed -n '1,40p' >"$OUT/perf-weir-$v.txt" || true
+    perf report -i "$WORK/perf-$v.data" --no-children --sort pid,comm -g none --stdio \
+      >"$WORK/perf-$v-comm.report" 2>/dev/null || true
+    grep -E '^ +[0-9]' "$WORK/perf-$v-comm.report" >"$OUT/perf-weir-$v-threads.txt" || true
     log "top symbols: $OUT/perf-weir-$v.txt"
   done
 fi

@@ -2214,7 +2214,7 @@ wr_err wr_spec_parse(const char *name, const char *text, size_t len, wr_job_spec
         spec->limits.batch_bytes = 32 * KIB;
         spec->limits.batch_records = 1024;
         spec->limits.channel_batches = 4;
-        spec->limits.consumer_queue_kbytes = 16384;
+        spec->limits.consumer_queue_kbytes = 65536;
         spec->limits.producer_queue_kbytes = 65536;
         spec->file = xstrdup(&c, name ? name : "");
         check_job(&c, root, spec);

@@ -250,19 +250,12 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
     wr_job *job = t->job;
     const wr_job_spec *spec = job->spec;
     char group[256], qk[32];
-    const char *extra[] = {"group.id",
-                           group,
-                           "enable.auto.commit",
-                           "false",
-                           "enable.auto.offset.store",
-                           "false",
-                           "auto.offset.reset",
-                           "earliest",
-                           "allow.auto.create.topics",
-                           "false",
-                           "queued.max.messages.kbytes",
-                           qk,
-                           NULL};
+    const char *extra[] = {"group.id", group, "enable.auto.commit", "false",
+                           "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
+                           "allow.auto.create.topics", "false", "queued.max.messages.kbytes", qk,
+                           /* let the byte bound rule alone: librdkafka 2.0.2 stops fetching
+                            * for a fixed 1 s when either bound is hit (its issue #2879) */
+                           "queued.min.messages", "10000000", NULL};
     bool *used;
     wr_err e;
     size_t scratch;
