@@ -13,7 +13,8 @@
  * nothing.
  *
  * The consumer uses the same queued.max.messages.kbytes as weir's default
- * (limits.consumer_queue_kbytes: 65536), otherwise librdkafka's defaults.
+ * (limits.consumer_queue_kbytes: 65536, queued.min.messages 10000000), otherwise
+ * librdkafka's defaults.
  *
  * Prints one JSON line: records, passed, seconds (from creating the client to the
  * last record, like `weir local`'s seconds, which run from job start to finish).
@@ -168,7 +169,8 @@ int main(int argc, char **argv)
         !conf_set(conf, "enable.auto.commit", "false") ||
         !conf_set(conf, "enable.auto.offset.store", "false") ||
         !conf_set(conf, "auto.offset.reset", "earliest") ||
-        !conf_set(conf, "queued.max.messages.kbytes", "65536") || !conf_set(conf, "log_level", "4"))
+        !conf_set(conf, "queued.max.messages.kbytes", "65536") ||
+        !conf_set(conf, "queued.min.messages", "10000000") || !conf_set(conf, "log_level", "4"))
         return 1;
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
