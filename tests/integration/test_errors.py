@@ -79,8 +79,38 @@ def without_a_dead_letter_topic_a_bad_record_fails_the_job_naming_where_it_is():
     check(stats is not None and stats["state"] == "FAILED", f"stats: {stats}")
 
 
+def an_unbounded_job_stops_gracefully_on_sigint_with_everything_written():
+    import signal
+    import subprocess
+    from harness import WEIR, consume
+    with DevKafka({"clicks": 2, "out": 1}) as k:
+        produce(k.bootstrap, "clicks", 0, [json.dumps({"user": "a", "amount": i + 1.0})
+                                           for i in range(50)])
+        job = write_job(GOOD.format(b=k.bootstrap, src="clicks", out="out")
+                        .replace(", stop: latest", ""))
+        p = subprocess.Popen([WEIR, "local", job, "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            # the event to wait for: all 50 records are in the output topic
+            for _ in range(600):
+                if len(consume(k.bootstrap, "out")) >= 50 or p.poll() is not None:
+                    break
+            check(p.poll() is None, "the unbounded job ended by itself")
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        got = consume(k.bootstrap, "out")
+    check(p.returncode == 0, f"exit {p.returncode} after SIGINT: {err}")
+    stats = json.loads(out.strip().splitlines()[-1])
+    check(stats["state"] == "FINISHED" and stats["records_out"] == 50, f"stats {stats}")
+    check(len(got) == 50, f"{len(got)} records in the output topic, expected 50")
+
+
 if __name__ == "__main__":
     main([
+        an_unbounded_job_stops_gracefully_on_sigint_with_everything_written,
         a_bad_job_file_is_refused_with_file_line_and_field,
         an_expression_type_error_names_the_line_and_the_problem,
         validate_prints_the_plan_with_key_groups,
