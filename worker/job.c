@@ -147,7 +147,14 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
     if (job->opt.kafka_timeout_ms <= 0)
         job->opt.kafka_timeout_ms = DEFAULT_KAFKA_TIMEOUT_MS;
     pthread_mutex_init(&job->mu, NULL);
-    pthread_cond_init(&job->cond, NULL);
+    {
+        /* deadlines on the monotonic clock: a wall-clock jump must not end a wait early */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&job->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     e = wr_plan_build(spec, job->opt.parallelism, &job->plan, eb);
     if (e)
         goto err;
@@ -241,7 +248,7 @@ wr_err wr_job_wait(wr_job *job, int64_t timeout_ms, wr_errbuf *eb)
     struct timespec deadline;
     wr_err e;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     if (timeout_ms >= 0) {
         deadline.tv_sec += timeout_ms / 1000;
         deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
