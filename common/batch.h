@@ -20,7 +20,9 @@
 
 typedef enum wr_batch_kind {
     WR_BATCH_DATA = 0,
-    WR_BATCH_WATERMARK, /* value = event time in ms */
+    WR_BATCH_WATERMARK, /* value = event time in ms: the sender's watermark, sender active */
+    WR_BATCH_IDLE,      /* value = event time in ms: the sender's watermark; it is idle until
+                         * its next WATERMARK (see worker/watermark.h) */
     WR_BATCH_BARRIER,   /* value = checkpoint id */
     WR_BATCH_END,       /* the sender will send nothing more on this channel */
 } wr_batch_kind;

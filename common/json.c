@@ -1269,7 +1269,7 @@ fail:
     return e;
 }
 
-static wr_err put_value(wr_buf *out, const wr_value *v)
+wr_err wr_json_encode_value(wr_buf *out, const wr_value *v)
 {
     switch ((wr_type)v->type) {
     case WR_T_BOOL:
@@ -1302,7 +1302,7 @@ wr_err wr_json_encode(const wr_schema *schema, const wr_value *row, wr_buf *out)
         if (!e)
             e = wr_buf_putc(out, ':');
         if (!e)
-            e = put_value(out, &row[i]);
+            e = wr_json_encode_value(out, &row[i]);
     }
     if (!e)
         e = wr_buf_putc(out, '}');

@@ -41,6 +41,9 @@ wr_err wr_json_decode(const wr_json_decoder *d, const char *buf, size_t len, wr_
  * Returns WR_OK or the wr_buf error (WR_ETOOBIG past the buffer's cap, WR_ENOMEM). */
 wr_err wr_json_encode(const wr_schema *schema, const wr_value *row, wr_buf *out);
 
+/* Appends one value as JSON (as wr_json_encode writes it) to out. */
+wr_err wr_json_encode_value(wr_buf *out, const wr_value *v);
+
 /* Appends s[0..len) as a JSON string literal (with quotes and escapes) to out. */
 wr_err wr_json_encode_string(wr_buf *out, const char *s, size_t len);
 

@@ -1694,10 +1694,12 @@ enum {
     T_SINKS,
     T_LATE_DATA,
     T_DEAD_LETTER,
+    T_STATE,
 };
 static const char *const top_fields[] = {
     "name",     "parallelism", "max_parallelism", "checkpoint",  "limits", "sources",
-    "pipeline", "sinks",       "late_data",       "dead_letter", NULL};
+    "pipeline", "sinks",       "late_data",       "dead_letter", "state",  NULL};
+static const char *const state_fields[] = {"memory", "dir", "write_buffer", "block_cache", NULL};
 
 static const char *const checkpoint_fields[] = {"interval", "timeout", "retained", "storage", NULL};
 enum { L_MAX_RECORD, L_BATCH_BYTES, L_BATCH_RECORDS, L_CHANNEL, L_CONSUMER_Q, L_PRODUCER_Q };
@@ -1752,6 +1754,25 @@ static void parse_limits(ctx *c, yaml_node_t *n, wr_limits_spec *l)
             get_int(c, v, "consumer_queue_kbytes", 1, 2097151, &l->consumer_queue_kbytes);
         if ((v = fs.val[L_PRODUCER_Q]))
             get_int(c, v, "producer_queue_kbytes", 1, 2147483647, &l->producer_queue_kbytes);
+    }
+    pop(c, o);
+}
+
+static void parse_state(ctx *c, yaml_node_t *n, wr_state_spec *st)
+{
+    size_t o = push_key(c, "state");
+    fieldset fs;
+    yaml_node_t *v;
+
+    if (get_fields(c, n, state_fields, &fs)) {
+        if ((v = fs.val[0]))
+            get_size(c, v, "memory", 4 * KIB, 1024 * GIB, &st->memory_bytes);
+        if ((v = fs.val[1]))
+            get_str(c, v, "dir", &st->dir);
+        if ((v = fs.val[2]))
+            get_size(c, v, "write_buffer", 64 * KIB, 16 * GIB, &st->write_buffer_bytes);
+        if ((v = fs.val[3]))
+            get_size(c, v, "block_cache", 0, 1024 * GIB, &st->block_cache_bytes);
     }
     pop(c, o);
 }
@@ -1904,6 +1925,8 @@ static void check_job(ctx *c, yaml_node_t *root, wr_job_spec *spec)
         parse_checkpoint(c, v, &spec->checkpoint);
     if ((v = fs.val[T_LIMITS]))
         parse_limits(c, v, &spec->limits);
+    if ((v = fs.val[T_STATE]))
+        parse_state(c, v, &spec->state);
     if ((v = need(c, root, &fs, T_SOURCES, "sources")))
         parse_sources(c, v, spec, &src_ok);
 
@@ -2102,6 +2125,7 @@ void wr_spec_free(wr_job_spec *spec)
     kafka_fini(&spec->late_data);
     kafka_fini(&spec->dead_letter);
     free(spec->checkpoint.storage);
+    free(spec->state.dir);
     free(spec->name);
     free(spec->file);
     free(spec);
@@ -2215,6 +2239,9 @@ wr_err wr_spec_parse(const char *name, const char *text, size_t len, wr_job_spec
         spec->limits.batch_records = 1024;
         spec->limits.channel_batches = 4;
         spec->limits.consumer_queue_kbytes = 65536;
+        spec->state.memory_bytes = 256 * MIB;
+        spec->state.write_buffer_bytes = 8 * MIB;
+        spec->state.block_cache_bytes = 8 * MIB;
         spec->limits.producer_queue_kbytes = 65536;
         spec->file = xstrdup(&c, name ? name : "");
         check_job(&c, root, spec);

@@ -175,6 +175,14 @@ typedef struct wr_limits_spec {
     int64_t producer_queue_kbytes; /* default 65536: queue.buffering.max.kbytes */
 } wr_limits_spec;
 
+/* `state:` — keyed state (windows): RocksDB per subtask behind a write-back cache. */
+typedef struct wr_state_spec {
+    int64_t memory_bytes;       /* default 256 MiB: the job's cache budget, split over subtasks */
+    char *dir;                  /* default NULL: $TMPDIR or /tmp */
+    int64_t write_buffer_bytes; /* default 8 MiB: RocksDB memtable per subtask */
+    int64_t block_cache_bytes;  /* default 8 MiB: RocksDB block cache per subtask */
+} wr_state_spec;
+
 typedef struct wr_job_spec {
     char *file;          /* path as given */
     char *name;          /* required */
@@ -182,6 +190,7 @@ typedef struct wr_job_spec {
     int max_parallelism; /* default 128; key groups */
     wr_checkpoint_spec checkpoint;
     wr_limits_spec limits;
+    wr_state_spec state;
     int n_sources;
     wr_source_spec *sources;
     int input_source; /* index of the source the pipeline reads */

@@ -269,7 +269,28 @@ static void a_minimal_spec_gets_every_default(void **state)
     assert_int_equal(s->sinks[0].key_col, -1);
     assert_false(s->has_late_data);
     assert_false(s->has_dead_letter);
+    assert_int_equal(s->state.memory_bytes, 256 * 1024 * 1024);
+    assert_null(s->state.dir);
+    assert_int_equal(s->state.write_buffer_bytes, 8 * 1024 * 1024);
+    assert_int_equal(s->state.block_cache_bytes, 8 * 1024 * 1024);
     wr_spec_free(s);
+}
+
+static void the_state_block_is_read_and_checked(void **state)
+{
+    wr_job_spec *s =
+        parse_ok(HEAD SINK "state: {memory: 16KiB, dir: /var/tmp/w, write_buffer: 1MiB, "
+                           "block_cache: 0}\n");
+    assert_int_equal(s->state.memory_bytes, 16 * 1024);
+    assert_string_equal(s->state.dir, "/var/tmp/w");
+    assert_int_equal(s->state.write_buffer_bytes, 1024 * 1024);
+    assert_int_equal(s->state.block_cache_bytes, 0);
+    wr_spec_free(s);
+    expect_error(HEAD SINK "state: {memory: 1KiB}\n", 9, 17, "state.memory",
+                 "must be between 4KiB and");
+    expect_error(HEAD SINK "state: {memroy: 1MiB}\n", 9, 9, "state",
+                 "unknown field 'memroy' (expected one of: memory, dir, write_buffer, "
+                 "block_cache)");
 }
 
 static void limits_checkpoint_offsets_and_properties_are_read(void **state)
@@ -486,7 +507,7 @@ static void an_unknown_field_lists_the_valid_ones(void **state)
     expect_error(HEAD "paralellism: 2\n" SINK, 7, 1, "",
                  "unknown field 'paralellism' (expected one of: name, parallelism, "
                  "max_parallelism, checkpoint, limits, sources, pipeline, sinks, late_data, "
-                 "dead_letter)");
+                 "dead_letter, state)");
     expect_error(HEAD SINK "limits: {batch_byte: 1KiB}\n", 9, 10, "limits",
                  "unknown field 'batch_byte' (expected one of: max_record_bytes, batch_bytes");
 }
@@ -1282,6 +1303,7 @@ int main(void)
         cmocka_unit_test(the_brief_example_parses_with_every_field_set),
         cmocka_unit_test(a_minimal_spec_gets_every_default),
         cmocka_unit_test(limits_checkpoint_offsets_and_properties_are_read),
+        cmocka_unit_test(the_state_block_is_read_and_checked),
         cmocka_unit_test(explicit_stop_offsets_and_start_latest_are_read),
         cmocka_unit_test(an_empty_value_is_the_same_as_leaving_the_field_out),
         cmocka_unit_test(the_example_job_file_parses),
