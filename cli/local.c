@@ -32,6 +32,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The window line of the progress log: watermark, results, lateness, state. */
+static void log_window_stats(const wr_job_stats *st)
+{
+    char wm[32];
+
+    if (st->watermark == INT64_MIN)
+        snprintf(wm, sizeof wm, "none yet");
+    else if (st->watermark == INT64_MAX)
+        snprintf(wm, sizeof wm, "end of input");
+    else
+        snprintf(wm, sizeof wm, "%lld", (long long)st->watermark);
+    wr_log(WR_LOG_INFO, "local",
+           "windows: watermark %s, %llu fired, %llu late updates, %llu too late, state %llu "
+           "KiB cached, %llu evicted, %llu RocksDB writes, %llu reads",
+           wm, (unsigned long long)st->windows_fired, (unsigned long long)st->late_updates,
+           (unsigned long long)st->late_records, (unsigned long long)(st->state_cache_bytes / 1024),
+           (unsigned long long)st->state_evictions, (unsigned long long)st->state_db_writes,
+           (unsigned long long)st->state_db_reads);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: weir local JOB.yaml [--parallelism N] [--kafka-timeout MS] [--json]\n");
@@ -111,6 +131,8 @@ int wr_cli_local(int argc, char **argv)
         wr_log(WR_LOG_INFO, "local", "running: %llu in, %llu out, %llu filtered, %llu dead letters",
                (unsigned long long)st.records_in, (unsigned long long)st.records_out,
                (unsigned long long)st.filtered, (unsigned long long)st.dead_letters);
+        if (st.windowed)
+            log_window_stats(&st);
     }
     elapsed = now_s() - t0;
     wr_job_get_stats(job, &st);
@@ -121,13 +143,20 @@ int wr_cli_local(int argc, char **argv)
     if (json) {
         printf("{\"job\":\"%s\",\"state\":\"%s\",\"records_in\":%llu,\"records_out\":%llu,"
                "\"filtered\":%llu,\"dead_letters\":%llu,\"bytes_in\":%llu,\"partitions\":%d,"
-               "\"seconds\":%.3f}\n",
+               "\"late_records\":%llu,\"late_updates\":%llu,\"windows_fired\":%llu,"
+               "\"retractions\":%llu,\"state_evictions\":%llu,\"state_db_writes\":%llu,"
+               "\"state_db_reads\":%llu,\"watermark\":%lld,\"seconds\":%.3f}\n",
                spec->name, e ? "FAILED" : "FINISHED", (unsigned long long)st.records_in,
                (unsigned long long)st.records_out, (unsigned long long)st.filtered,
                (unsigned long long)st.dead_letters, (unsigned long long)st.bytes_in, st.partitions,
-               elapsed);
+               (unsigned long long)st.late_records, (unsigned long long)st.late_updates,
+               (unsigned long long)st.windows_fired, (unsigned long long)st.retractions,
+               (unsigned long long)st.state_evictions, (unsigned long long)st.state_db_writes,
+               (unsigned long long)st.state_db_reads, (long long)st.watermark, elapsed);
         fflush(stdout);
     }
+    if (st.windowed)
+        log_window_stats(&st);
     if (e) {
         fprintf(stderr, "weir local: job '%s' FAILED: %s\n", spec->name, eb.msg);
         rc = 1;

@@ -8,6 +8,8 @@
 #include "job.h"
 #include "kafka.h"
 #include "plan.h"
+#include "state.h"
+#include "window.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +24,9 @@ typedef struct wr_task {
     int nparts;
     int32_t *parts;
     int64_t *stop; /* per local partition: stop offset, INT64_MAX when unbounded */
+    /* stage-1 tasks with a window: their counters, published under job->mu */
+    wr_window_stats window_stats;
+    wr_state_stats state_stats;
 } wr_task;
 
 struct wr_job {
@@ -39,12 +44,15 @@ struct wr_job {
     int npartitions;
     wr_producer **sinks; /* one per spec sink, shared by the sink subtasks */
     wr_producer *dlq;    /* NULL when no dead_letter is configured */
+    wr_producer *late;   /* NULL when no late_data is configured */
+    char *state_dir;     /* the job's state directory (windows), removed at the end */
     wr_inbox **inboxes;  /* stage-1 subtask i's input; channel j = stage-0 subtask j */
     wr_task *tasks;      /* P source tasks then P sink tasks */
     int ntasks;
     atomic_uint_fast64_t records_in;
     atomic_uint_fast64_t filtered;
     atomic_uint_fast64_t bytes_in;
+    atomic_uint_fast64_t late_records;
 };
 
 /* Records the job's first failure and cancels every task. Any thread. */

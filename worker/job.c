@@ -4,6 +4,7 @@
 #include "job-internal.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,15 +112,38 @@ out:
     return e;
 }
 
-static wr_err check_supported(const wr_job_spec *spec, wr_errbuf *eb)
+static bool has_window(const wr_job_spec *spec)
 {
     for (int i = 0; i < spec->n_ops; i++) {
-        if (spec->ops[i].kind == WR_OP_WINDOW || spec->ops[i].kind == WR_OP_AGGREGATE)
-            return wr_fail(eb, WR_EUNSUPPORTED,
-                           "pipeline[%d]: '%s' needs keyed window state, which this build of "
-                           "weir does not have yet",
-                           i, wr_op_kind_name(spec->ops[i].kind));
+        if (spec->ops[i].kind == WR_OP_WINDOW)
+            return true;
     }
+    return false;
+}
+
+/* Creates the job's private state directory: <state.dir or $TMPDIR or /tmp>/weir-<job>-XXXXXX.
+ * weir local keeps no checkpoints yet, so the state is thrown away with the job. */
+static wr_err make_state_dir(wr_job *job, wr_errbuf *eb)
+{
+    const char *base = job->spec->state.dir;
+    char path[4096];
+
+    if (!base)
+        base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    snprintf(path, sizeof path, "%s/weir-%s-XXXXXX", base, job->spec->name);
+    if (!mkdtemp(path))
+        return wr_fail(eb, WR_EIO, "state.dir: cannot create a state directory in '%s': %s", base,
+                       strerror(errno));
+    job->state_dir = strdup(path);
+    if (!job->state_dir)
+        return wr_fail(eb, WR_ENOMEM, "out of memory");
+    return WR_OK;
+}
+
+static wr_err check_supported(const wr_job_spec *spec, wr_errbuf *eb)
+{
     for (int i = 0; i < spec->n_sinks; i++) {
         if (spec->sinks[i].kafka.delivery == WR_DELIVERY_EXACTLY_ONCE)
             return wr_fail(eb, WR_EUNSUPPORTED,
@@ -171,6 +195,7 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
         job->tasks[i].job = job;
         job->tasks[i].stage = i < P ? 0 : 1;
         job->tasks[i].subtask = i % P;
+        job->tasks[i].window_stats.watermark = INT64_MIN;
     }
     e = source_layout(job, eb);
     if (e)
@@ -186,6 +211,17 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
     if (spec->has_dead_letter) {
         e = wr_producer_new(&spec->dead_letter, "dead_letter", spec->limits.producer_queue_kbytes,
                             job->opt.kafka_timeout_ms, &job->dlq, eb);
+        if (e)
+            goto err;
+    }
+    if (spec->has_late_data) {
+        e = wr_producer_new(&spec->late_data, "late_data", spec->limits.producer_queue_kbytes,
+                            job->opt.kafka_timeout_ms, &job->late, eb);
+        if (e)
+            goto err;
+    }
+    if (has_window(spec)) {
+        e = make_state_dir(job, eb);
         if (e)
             goto err;
     }
@@ -239,7 +275,11 @@ static void finalize(wr_job *job)
             return;
         }
     }
-    if (job->dlq && wr_producer_flush(job->dlq, job->opt.kafka_timeout_ms, &eb) != WR_OK)
+    if (job->dlq && wr_producer_flush(job->dlq, job->opt.kafka_timeout_ms, &eb) != WR_OK) {
+        wr_job_fail(job, WR_EKAFKA, eb.msg);
+        return;
+    }
+    if (job->late && wr_producer_flush(job->late, job->opt.kafka_timeout_ms, &eb) != WR_OK)
         wr_job_fail(job, WR_EKAFKA, eb.msg);
 }
 
@@ -289,6 +329,25 @@ void wr_job_get_stats(wr_job *job, wr_job_stats *out)
     }
     if (job->dlq)
         out->dead_letters = atomic_load(&job->dlq->delivered);
+    out->late_records = atomic_load(&job->late_records);
+    if (!job->state_dir)
+        return;
+    out->windowed = true;
+    out->watermark = INT64_MAX;
+    pthread_mutex_lock(&job->mu);
+    for (int i = job->plan.parallelism; i < job->ntasks; i++) {
+        const wr_task *t = &job->tasks[i];
+        out->late_updates += t->window_stats.late_fired;
+        out->windows_fired += t->window_stats.fired;
+        out->retractions += t->window_stats.retracted;
+        out->state_evictions += t->state_stats.evictions;
+        out->state_db_writes += t->state_stats.db_writes;
+        out->state_db_reads += t->state_stats.db_reads;
+        out->state_cache_bytes += t->state_stats.cache_bytes;
+        if (t->window_stats.watermark < out->watermark)
+            out->watermark = t->window_stats.watermark;
+    }
+    pthread_mutex_unlock(&job->mu);
 }
 
 void wr_job_free(wr_job *job)
@@ -311,6 +370,13 @@ void wr_job_free(wr_job *job)
     for (int i = 0; job->sinks && i < job->spec->n_sinks; i++)
         wr_producer_free(job->sinks[i]);
     wr_producer_free(job->dlq);
+    wr_producer_free(job->late);
+    if (job->state_dir) {
+        wr_errbuf eb;
+        if (wr_state_remove_dir(job->state_dir, &eb) != WR_OK)
+            wr_log(WR_LOG_WARN, "job", "%s", eb.msg);
+        free(job->state_dir);
+    }
     free(job->tasks);
     free(job->inboxes);
     free(job->sinks);

@@ -32,6 +32,17 @@ typedef struct wr_job_stats {
     uint64_t dead_letters; /* delivered to the dead-letter topic */
     uint64_t bytes_in;
     int partitions; /* source partitions */
+    /* windows (zero without one) */
+    bool windowed;
+    uint64_t late_records;    /* later than allowed_lateness: to late_data, or dropped */
+    uint64_t late_updates;    /* results re-emitted for records within allowed_lateness */
+    uint64_t windows_fired;   /* results emitted when the watermark passed a window */
+    uint64_t retractions;     /* session results retracted (tombstones) */
+    uint64_t state_evictions; /* cache entries evicted to stay within state.memory */
+    uint64_t state_db_writes; /* entries written to RocksDB */
+    uint64_t state_db_reads;  /* RocksDB lookups (cache misses) */
+    uint64_t state_cache_bytes;
+    int64_t watermark; /* the lowest watermark of the window subtasks */
 } wr_job_stats;
 
 wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job **out,

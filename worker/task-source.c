@@ -7,6 +7,13 @@
  * to the dead-letter topic with their original bytes; without a dead-letter topic the
  * job fails, naming topic, partition and offset — a record is never dropped silently.
  *
+ * Event time: a source with `event_time` tracks one watermark per partition
+ * (worker/watermark.c) and, whenever the subtask's watermark or idleness changes, sends
+ * it in-band to every downstream subtask right after the records it covers (at each
+ * flush), so a watermark never overtakes a record on a channel. When every partition of a
+ * bounded source is finished the watermark is WR_WM_MAX, which fires every window; a
+ * stop requested by the user ends the channels without it.
+ *
  * Thread: its own. Blocks in wr_inbox_send when a downstream channel has no credit,
  * which stops consumption; librdkafka's prefetch queue is bounded by
  * limits.consumer_queue_kbytes, so memory stays bounded under backpressure.
@@ -16,6 +23,7 @@
 #include "json.h"
 #include "keygroup.h"
 #include "log.h"
+#include "watermark.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,6 +55,9 @@ typedef struct src {
     int ndone;
     int *local_of; /* partition id → local index, -1 if not ours */
     int64_t last_flush_ms;
+    int64_t now; /* monotonic ms, read once per poll */
+    wr_wm_source *wm;
+    wr_wm sent; /* the last watermark sent downstream */
     /* counted locally, published to the job once per poll (no shared cache line per
      * record) */
     uint64_t n_in, n_bytes, n_filtered;
@@ -85,6 +96,29 @@ static bool flush_target(src *s, int target)
     return send_batch(s, target, b);
 }
 
+/* Sends the subtask's watermark to every target if it changed since the last one. */
+static bool send_watermark(src *s)
+{
+    wr_wm w;
+
+    if (!s->wm)
+        return true;
+    w = wr_wm_source_current(s->wm, s->now);
+    if (w.time == s->sent.time && w.idle == s->sent.idle)
+        return true;
+    for (int i = 0; i < s->ntargets; i++) {
+        wr_batch *b = wr_batch_new_control(w.idle ? WR_BATCH_IDLE : WR_BATCH_WATERMARK, w.time);
+        if (!b) {
+            wr_job_fail(s->job, WR_ENOMEM, "source task: out of memory");
+            return false;
+        }
+        if (!send_batch(s, i, b))
+            return false;
+    }
+    s->sent = w;
+    return true;
+}
+
 static bool flush_all(src *s)
 {
     for (int i = 0; i < s->ntargets; i++) {
@@ -92,7 +126,15 @@ static bool flush_all(src *s)
             return false;
     }
     s->last_flush_ms = now_ms();
-    return true;
+    return send_watermark(s);
+}
+
+static void partition_done(src *s, int li)
+{
+    s->done[li] = true;
+    s->ndone++;
+    if (s->wm)
+        wr_wm_source_finish(s->wm, li);
 }
 
 static wr_batch *new_out_batch(src *s)
@@ -185,10 +227,8 @@ static bool process(src *s, const rd_kafka_message_t *m)
     s->n_in++;
     s->n_bytes += m->len;
     s->next[li] = m->offset + 1;
-    if (s->next[li] >= s->t->stop[li]) {
-        s->done[li] = true;
-        s->ndone++;
-    }
+    if (s->next[li] >= s->t->stop[li])
+        partition_done(s, li);
     if ((int64_t)m->len > l->max_record_bytes) {
         snprintf(eb.msg, sizeof eb.msg,
                  "record of %zu bytes exceeds limits.max_record_bytes (%lld)", m->len,
@@ -200,7 +240,13 @@ static bool process(src *s, const rd_kafka_message_t *m)
         return dead_letter(s, m, eb.msg);
     if (s->source->has_event_time) {
         const wr_value *tv = &s->row[s->source->event_time_col];
-        ts = tv->type == WR_T_NULL ? INT64_MIN : tv->u.i;
+        if (tv->type == WR_T_NULL) {
+            snprintf(eb.msg, sizeof eb.msg, "event time field '%s' is null",
+                     s->source->schema.fields[s->source->event_time_col].name);
+            return dead_letter(s, m, eb.msg);
+        }
+        ts = tv->u.i;
+        wr_wm_source_observe(s->wm, li, ts, s->now);
     }
     switch (wr_chain_run(s->chain, s->row, &out, &eb)) {
     case WR_CHAIN_DROP:
@@ -292,12 +338,17 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
     wr_arena_init(&s->decode_arena, s->decode_mem, scratch);
     for (int i = 0; i < job->npartitions; i++)
         s->local_of[i] = -1;
+    if (s->source->has_event_time) {
+        s->wm = wr_wm_source_new(t->nparts, s->source->max_out_of_orderness_ms,
+                                 s->source->idle_timeout_ms, now_ms());
+        if (!s->wm)
+            return wr_fail(eb, WR_ENOMEM, "out of memory");
+        s->sent = (wr_wm){WR_WM_MIN, false};
+    }
     for (int i = 0; i < t->nparts; i++) {
         s->local_of[t->parts[i]] = i;
-        if (t->stop[i] < 0) { /* nothing to read: see job.c */
-            s->done[i] = true;
-            s->ndone++;
-        }
+        if (t->stop[i] < 0) /* nothing to read: see job.c */
+            partition_done(s, i);
     }
     e = wr_chain_new(spec, job->plan.stages[0].first_op, job->plan.stages[0].n_ops, scratch,
                      &s->chain, eb);
@@ -325,6 +376,7 @@ static void src_fini(src *s)
     free(s->next);
     free(s->done);
     free(s->local_of);
+    wr_wm_source_free(s->wm);
 }
 
 /* Sends END on this subtask's channel of every downstream inbox. */
@@ -353,11 +405,12 @@ void *wr_source_task_main(void *arg)
         src_fini(&s);
         return NULL;
     }
-    s.last_flush_ms = now_ms();
+    s.last_flush_ms = s.now = now_ms();
     while (!wr_job_canceled(s.job) && s.ndone < t->nparts &&
            !atomic_load_explicit(&s.job->stop_requested, memory_order_relaxed)) {
         ssize_t n = rd_kafka_consume_batch_queue(s.q, POLL_TIMEOUT_MS, msgs, POLL_BATCH);
         bool ok = true;
+        s.now = now_ms();
         if (n < 0) {
             wr_job_fail(s.job, WR_EKAFKA, "source: consume failed");
             break;
@@ -381,6 +434,7 @@ void *wr_source_task_main(void *arg)
         if ((n < POLL_BATCH || now_ms() - s.last_flush_ms >= LINGER_MS) && !flush_all(&s))
             break;
     }
+    s.now = now_ms();
     if (!wr_job_canceled(s.job) && flush_all(&s))
         send_end(&s);
     src_fini(&s);
