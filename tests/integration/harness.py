@@ -66,7 +66,9 @@ def produce(bootstrap, topic, partition, values, keys=None):
 
 def consume(bootstrap, topic):
     """Every message in topic as dicts {partition, offset, key, payload, headers}."""
-    args = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J", "-q"]
+    # a short broker long-poll: -e then sees the end of each partition in milliseconds
+    args = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J", "-q",
+            "-X", "fetch.wait.max.ms=10"]
     r = subprocess.run(args, capture_output=True, timeout=TIMEOUT)
     check(r.returncode == 0, f"kcat consume {topic} failed: {r.stderr.decode()}")
     out = []
@@ -102,6 +104,95 @@ def run_local(job_path, *extra):
 def run_weir(*args):
     r = subprocess.run([WEIR, *args], capture_output=True, text=True, timeout=TIMEOUT)
     return r.returncode, r.stdout, r.stderr
+
+
+WAIT_TIMEOUT = int(os.environ.get("WEIR_TEST_WAIT", "60"))
+
+
+class LocalJob:
+    """`weir local JOB --json ...` running in the background (e.g. an unbounded job).
+    Its stdout and stderr go to temporary files, so a chatty job never blocks on a full
+    pipe. stop() ends it with SIGINT (a graceful stop) and returns (exit code, stats
+    dict or None, stderr); leaving the `with` block kills it if it still runs."""
+
+    def __init__(self, job_path, *extra):
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([WEIR, "local", job_path, "--json", *extra],
+                                     stdout=self.out, stderr=self.err, text=True)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def stop(self, timeout=60):
+        import signal
+        if self.running():
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise Fail(f"weir local did not stop within {timeout}s of SIGINT: "
+                       f"{self.stderr()[-2000:]}")
+        self.out.seek(0)
+        stats = None
+        for line in self.out.read().splitlines():
+            if line.startswith("{"):
+                stats = json.loads(line)
+        return self.proc.returncode, stats, self.stderr()
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        self.out.close()
+        self.err.close()
+
+
+def wait_messages(bootstrap, topic, n, timeout=None, job=None):
+    """Waits until topic holds at least n messages (kcat -c n, which exits when it has
+    read them), then returns every message in it (as consume()). Fails when timeout
+    seconds pass first (default $WEIR_TEST_WAIT, 60), or when job (a LocalJob) exits
+    while we wait; the message says how many arrived."""
+    import time
+    timeout = WAIT_TIMEOUT if timeout is None else timeout
+    if n > 0:
+        args = ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-c", str(n), "-q",
+                "-X", "fetch.wait.max.ms=10"]
+        k = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    k.wait(timeout=0.05)  # returns as soon as kcat has n messages
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if job is not None and not job.running():
+                    raise Fail(f"weir local exited ({job.proc.returncode}) while waiting for "
+                               f"{n} messages in {topic} ({len(consume(bootstrap, topic))} "
+                               f"arrived): {job.stderr()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise Fail(f"timed out after {timeout}s waiting for {n} messages in "
+                               f"{topic}: {len(consume(bootstrap, topic))} arrived")
+        finally:
+            if k.poll() is None:
+                k.kill()
+                k.wait()
+        check(k.returncode == 0, f"kcat waiting on {topic} failed: {k.stderr.read().decode()}")
+        k.stderr.close()
+    return consume(bootstrap, topic)
 
 
 def main(tests):
