@@ -87,6 +87,7 @@ struct agg {
     size_t off;    /* offset of its slot */
     bool var;      /* has a tail segment */
     size_t lenoff; /* var: offset of the segment length L within the slot */
+    size_t cntoff; /* count() and avg: offset of the count within the slot */
     add_fn add;    /* fixed-slot handler (NULL when var) */
     char *name;    /* output field */
     char *arg;     /* argument field name ("" for count()) */
@@ -100,6 +101,8 @@ struct wr_aggs {
     size_t size; /* S */
     int n_sums;  /* sum(long) aggregates: checked for overflow before any slot changes */
     int *sums;
+    int n_counts; /* count() and avg aggregates: their counts are checked for overflow too */
+    int *counts;
     uint8_t *zero; /* an empty accumulator, size bytes (at least 1 allocated) */
     agg *aggs;
 };
@@ -232,7 +235,7 @@ static bool distinct_key_ok(wr_type t, uint64_t k)
 static void add_count(const agg *g, uint8_t *acc, const wr_value *row, int64_t ts)
 {
     acc[g->has] = 1;
-    st64(acc + g->off, ld64(acc + g->off) + 1); /* unsigned: never UB; 2^63 records away */
+    st64(acc + g->off, ld64(acc + g->off) + 1); /* check_sums ruled out a wrap */
 }
 
 /* sum(long): the caller has checked for overflow, so the unsigned add is exact. */
@@ -423,7 +426,8 @@ wr_aggs *wr_aggs_new(const wr_op_spec *op)
     a->fixed = true;
     a->aggs = calloc(a->n ? (size_t)a->n : 1, sizeof *a->aggs);
     a->sums = calloc(a->n ? (size_t)a->n : 1, sizeof *a->sums);
-    if (!a->aggs || !a->sums)
+    a->counts = calloc(a->n ? (size_t)a->n : 1, sizeof *a->counts);
+    if (!a->aggs || !a->sums || !a->counts)
         goto fail;
     a->hdr = off = ((size_t)a->n + 7) & ~(size_t)7;
     for (int i = 0; i < a->n; i++) {
@@ -455,6 +459,10 @@ wr_aggs *wr_aggs_new(const wr_op_spec *op)
             a->fixed = false;
         if (g->k == K_SUM_L)
             a->sums[a->n_sums++] = i;
+        if (g->k == K_COUNT || g->k == K_AVG_L || g->k == K_AVG_D) {
+            g->cntoff = g->k == K_COUNT ? 0 : 8;
+            a->counts[a->n_counts++] = i;
+        }
     }
     a->size = off;
     a->zero = calloc(off ? off : 1, 1);
@@ -478,6 +486,7 @@ void wr_aggs_free(wr_aggs *a)
     }
     free(a->aggs);
     free(a->sums);
+    free(a->counts);
     free(a->zero);
     free(a);
 }
@@ -524,9 +533,18 @@ static wr_err bad(const agg *g, wr_errbuf *eb, const char *why)
     return wr_fail(eb, WR_EMALFORMED, "malformed accumulator: %s", why);
 }
 
-/* Checks the sum(long) slots of acc (trusted) against row: WR_EEVAL on overflow. */
+/* Checks the sum(long) slots of acc (trusted) against row: WR_EEVAL on overflow. And the
+ * counts: a count read from state may be INT64_MAX (the decoder accepts it), and one more
+ * record must fail rather than wrap it. */
 static wr_err check_sums(const wr_aggs *a, const uint8_t *acc, const wr_value *row, wr_errbuf *eb)
 {
+    for (int k = 0; k < a->n_counts; k++) {
+        const agg *g = &a->aggs[a->counts[k]];
+
+        if (ld64(acc + g->off + g->cntoff) >= INT64_MAX &&
+            (g->k == K_COUNT || row[g->col].type != WR_T_NULL))
+            return count_overflow(g, eb);
+    }
     for (int k = 0; k < a->n_sums; k++) {
         const agg *g = &a->aggs[a->sums[k]];
         const wr_value *v = &row[g->col];
@@ -546,7 +564,7 @@ wr_err wr_aggs_add_fixed(const wr_aggs *a, void *acc, const wr_value *row, int64
     wr_err err;
 
     assert(a->fixed);
-    if (a->n_sums && (err = check_sums(a, p, row, eb)) != WR_OK)
+    if ((a->n_sums || a->n_counts) && (err = check_sums(a, p, row, eb)) != WR_OK)
         return err;
     for (int i = 0; i < a->n; i++)
         a->aggs[i].add(&a->aggs[i], p, row, ts);

@@ -51,7 +51,7 @@ size_t wr_aggs_size(const wr_aggs *a);
 void wr_aggs_init(const wr_aggs *a, void *acc);
 
 /* Fast path (wr_aggs_fixed only): adds the record row (the window's input schema) with
- * event time ts to acc in place. Fails with WR_EEVAL (sum overflow), naming the
+ * event time ts to acc in place. Fails with WR_EEVAL (sum or count overflow), naming the
  * aggregate, leaving acc unchanged. */
 wr_err wr_aggs_add_fixed(const wr_aggs *a, void *acc, const wr_value *row, int64_t ts,
                          wr_errbuf *eb);

@@ -742,6 +742,45 @@ static void a_sum_that_overflows_fails_naming_the_aggregate_and_leaves_acc_uncha
     unload(&f);
 }
 
+/* A count at INT64_MAX (the largest the decoder accepts from state) cannot take one more
+ * record: both add paths fail with WR_EEVAL instead of writing a count the decoder would
+ * then reject. Found by tests/fuzz/fuzz-agg.c. */
+static void a_count_at_int64_max_fails_to_add_instead_of_wrapping(void **state)
+{
+    fixture f = load("  - aggregate: {c: count(), a: avg(l)}\n");
+    size_t size = wr_aggs_size(f.a);
+    unsigned char *acc = malloc(size), *copy = malloc(size);
+    wr_value row[NCOLS] = {{.u.i = 0}}, res[2];
+    wr_errbuf eb = {{0}};
+    wr_buf out;
+
+    assert_non_null(acc);
+    assert_non_null(copy);
+    wr_buf_init(&out, 0);
+    for (int which = 0; which < 2; which++) { /* 0: count()'s count, 1: avg's */
+        wr_aggs_init(f.a, acc);
+        row[C_L] = wr_value_long(1);
+        assert_int_equal(wr_aggs_add_fixed(f.a, acc, row, 0, &eb), WR_OK);
+        memset(acc + 8 + (which ? 16 : 0), 0xff, 7); /* count(): slot 8; avg's count: 24 */
+        acc[8 + (which ? 16 : 0) + 7] = 0x7f;
+        assert_int_equal(wr_aggs_result(f.a, acc, size, res, &eb), WR_OK);
+        memcpy(copy, acc, size);
+        eb.msg[0] = '\0';
+        assert_int_equal(wr_aggs_add_fixed(f.a, acc, row, 0, &eb), WR_EEVAL);
+        assert_non_null(strstr(eb.msg, which ? "'a'" : "'c'"));
+        assert_non_null(strstr(eb.msg, "overflows a 64-bit integer"));
+        assert_memory_equal(acc, copy, size);
+        assert_int_equal(wr_aggs_add(f.a, acc, size, row, 0, &out, &eb), WR_EEVAL);
+        /* avg skips a NULL argument, so only count() is in the way then */
+        row[C_L] = wr_value_null();
+        assert_int_equal(wr_aggs_add_fixed(f.a, acc, row, 0, &eb), which ? WR_OK : WR_EEVAL);
+    }
+    wr_buf_fini(&out);
+    free(acc);
+    free(copy);
+    unload(&f);
+}
+
 /* The byte layout is persisted in checkpoints: pin it. */
 static void the_accumulator_layout_is_stable(void **state)
 {
@@ -955,6 +994,7 @@ int main(void)
         cmocka_unit_test(string_results_point_into_the_accumulator),
         cmocka_unit_test(count_distinct_orders_extreme_values_and_counts_nan_once),
         cmocka_unit_test(a_sum_that_overflows_fails_naming_the_aggregate_and_leaves_acc_unchanged),
+        cmocka_unit_test(a_count_at_int64_max_fails_to_add_instead_of_wrapping),
         cmocka_unit_test(the_accumulator_layout_is_stable),
         cmocka_unit_test(the_output_cap_is_reported_as_too_big),
         cmocka_unit_test(truncated_accumulators_are_malformed),
