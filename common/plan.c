@@ -102,6 +102,11 @@ void wr_plan_used_source_fields(const wr_job_spec *spec, bool *used)
             break;
         case WR_OP_WINDOW:
             memcpy(in, need, sizeof *in * (size_t)op->in_schema.nfields);
+            /* records too late for the window go to late_data whole */
+            if (spec->has_late_data) {
+                for (int j = 0; j < op->in_schema.nfields; j++)
+                    in[j] = true;
+            }
             break;
         case WR_OP_AGGREGATE:
             /* the aggregate's input carries the keys of the preceding key_by */

@@ -123,6 +123,34 @@ static void a_map_after_another_map_traces_fields_back_to_the_source(void **stat
     wr_spec_free(spec);
 }
 
+static void a_window_decodes_keys_aggregate_arguments_and_event_time_only(void **state)
+{
+    wr_job_spec *spec = load("pipeline:\n  - key_by: a\n  - window: {tumbling: 1m}\n"
+                             "  - aggregate: {n: \"count()\", s: \"sum(c)\"}\n");
+    bool used[5];
+    assert_non_null(spec);
+    wr_plan_used_source_fields(spec, used);
+    assert_true(used[0]);  /* a: key */
+    assert_false(used[1]); /* b */
+    assert_true(used[2]);  /* c: sum */
+    assert_false(used[3]); /* d */
+    assert_true(used[4]);  /* ts: event time */
+    wr_spec_free(spec);
+}
+
+static void with_late_data_a_window_decodes_every_field_of_its_input(void **state)
+{
+    wr_job_spec *spec = load("pipeline:\n  - key_by: a\n  - window: {tumbling: 1m}\n"
+                             "  - aggregate: {n: \"count()\"}\n"
+                             "late_data: {kafka: {topic: late}}\n");
+    bool used[5];
+    assert_non_null(spec);
+    wr_plan_used_source_fields(spec, used);
+    for (int i = 0; i < 5; i++)
+        assert_true(used[i]); /* a too-late record is written whole */
+    wr_spec_free(spec);
+}
+
 static void the_printed_plan_names_stages_exchange_and_key_group_ranges(void **state)
 {
     wr_job_spec *spec = load("pipeline:\n  - key_by: a\n");
@@ -152,6 +180,8 @@ int main(void)
         cmocka_unit_test(a_projection_decodes_only_the_fields_it_and_earlier_filters_read),
         cmocka_unit_test(without_a_projection_every_field_reaches_the_sink_and_is_decoded),
         cmocka_unit_test(a_map_after_another_map_traces_fields_back_to_the_source),
+        cmocka_unit_test(a_window_decodes_keys_aggregate_arguments_and_event_time_only),
+        cmocka_unit_test(with_late_data_a_window_decodes_every_field_of_its_input),
         cmocka_unit_test(the_printed_plan_names_stages_exchange_and_key_group_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
