@@ -2237,7 +2237,7 @@ wr_err wr_spec_parse(const char *name, const char *text, size_t len, wr_job_spec
         spec->limits.max_record_bytes = MIB;
         spec->limits.batch_bytes = 32 * KIB;
         spec->limits.batch_records = 1024;
-        spec->limits.channel_batches = 4;
+        spec->limits.channel_batches = 16;
         spec->limits.consumer_queue_kbytes = 65536;
         spec->state.memory_bytes = 256 * MIB;
         spec->state.write_buffer_bytes = 8 * MIB;

@@ -170,7 +170,7 @@ typedef struct wr_limits_spec {
     int64_t max_record_bytes;      /* default 1 MiB: larger input records are dead-lettered */
     int64_t batch_bytes;           /* default 32 KiB: string bytes per record batch */
     int64_t batch_records;         /* default 1024: records per batch */
-    int64_t channel_batches;       /* default 4: batches queued per channel (credits) */
+    int64_t channel_batches;       /* default 16: batches queued per channel (credits) */
     int64_t consumer_queue_kbytes; /* default 16384: librdkafka queued.max.messages.kbytes */
     int64_t producer_queue_kbytes; /* default 65536: queue.buffering.max.kbytes */
 } wr_limits_spec;

@@ -52,6 +52,7 @@ typedef struct snk {
     wr_buf key;
     wr_buf wkey; /* the window result's default message key */
     uint64_t late_logged;
+    uint64_t n_filtered; /* results dropped after the aggregate, published per batch */
 } snk;
 
 /* The Kafka message key for v: strings as they are, other types as JSON text. */
@@ -123,19 +124,21 @@ static wr_err on_result(void *arg, const wr_value *row, wr_errbuf *eb)
 {
     snk *k = arg;
     const wr_value *out;
-    wr_err e = window_key(k, row, eb);
+    wr_err e;
 
-    if (e)
-        return e;
     switch (wr_chain_run(k->post, row, &out, eb)) {
     case WR_CHAIN_DROP:
-        atomic_fetch_add_explicit(&k->job->filtered, 1, memory_order_relaxed);
+        k->n_filtered++;
         return WR_OK;
     case WR_CHAIN_ERROR:
         return WR_EEVAL;
     case WR_CHAIN_EMIT:
         break;
     }
+    /* the key comes from the aggregate's row, which the chain leaves untouched */
+    e = window_key(k, row, eb);
+    if (e)
+        return e;
     return write_record(k, out, &k->wkey, eb);
 }
 
@@ -365,6 +368,10 @@ void *wr_sink_task_main(void *arg)
         wr_batch_free(b);
         if (!e)
             e = advance(&k, moved, w, &eb);
+        if (k.n_filtered) {
+            atomic_fetch_add_explicit(&job->filtered, k.n_filtered, memory_order_relaxed);
+            k.n_filtered = 0;
+        }
         publish_stats(&k);
     }
     if (e)

@@ -253,7 +253,7 @@ static void a_minimal_spec_gets_every_default(void **state)
     assert_int_equal(s->limits.max_record_bytes, 1024 * 1024);
     assert_int_equal(s->limits.batch_bytes, 32 * 1024);
     assert_int_equal(s->limits.batch_records, 1024);
-    assert_int_equal(s->limits.channel_batches, 4);
+    assert_int_equal(s->limits.channel_batches, 16);
     assert_int_equal(s->limits.consumer_queue_kbytes, 65536);
     assert_int_equal(s->limits.producer_queue_kbytes, 65536);
     assert_int_equal(s->sources[0].kafka.start, WR_OFFSETS_EARLIEST);
