@@ -3,6 +3,7 @@ and `weir local` runs. Every wait is for an event (a line on a pipe, a process e
 with a timeout that fails the test; nothing sleeps.
 
 The weir binary comes from $WEIR (meson passes it)."""
+import atexit
 import json
 import os
 import subprocess
@@ -84,9 +85,11 @@ def consume(bootstrap, topic):
 
 
 def write_job(text):
+    """Writes a job file; it is removed when the test process exits."""
     fd, path = tempfile.mkstemp(suffix=".yaml", prefix="weir-test-")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
     return path
 
 
