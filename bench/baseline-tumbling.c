@@ -25,6 +25,8 @@
  * creating the client to the end of the results walk, like `weir local`'s seconds,
  * which run from job start to finish), and with --results also duplicates.
  */
+#include "bench-reader.h"
+
 #include <librdkafka/rdkafka.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -239,16 +241,6 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-static bool conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "baseline: %s=%s: %s\n", k, v, err);
-        return false;
-    }
-    return true;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: baseline-tumbling --brokers HOST:PORT [--topic T] [--window-ms W] "
@@ -261,16 +253,9 @@ int main(int argc, char **argv)
     const char *brokers = NULL, *topic = "events";
     int64_t window_ms = 60000;
     bool results = false;
-    rd_kafka_conf_t *conf;
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *q = NULL;
-    rd_kafka_topic_partition_list_t *assignment = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt;
     rd_kafka_message_t *msgs[POLL_BATCH];
-    char err[512];
-    int64_t *stop = NULL;
-    int nparts = 0, ndone = 0, rc = 1;
+    bench_reader r = {0};
+    int rc = 1;
     uint64_t records = 0, bad = 0, dups = 0, sum = 0, checksum = 0;
     table t;
     double t0, t1;
@@ -299,90 +284,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "baseline: out of memory\n");
         return 1;
     }
-    conf = rd_kafka_conf_new();
-    if (!conf_set(conf, "bootstrap.servers", brokers) ||
-        !conf_set(conf, "group.id", "bench-baseline") ||
-        !conf_set(conf, "enable.auto.commit", "false") ||
-        !conf_set(conf, "enable.auto.offset.store", "false") ||
-        !conf_set(conf, "auto.offset.reset", "earliest") ||
-        !conf_set(conf, "queued.max.messages.kbytes", "65536") ||
-        !conf_set(conf, "queued.min.messages", "10000000") || !conf_set(conf, "log_level", "4"))
-        return 1;
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!rk) {
-        fprintf(stderr, "baseline: %s\n", err);
-        return 1;
-    }
-
-    rkt = rd_kafka_topic_new(rk, topic, NULL);
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err ||
-        md->topics[0].partition_cnt == 0) {
-        fprintf(stderr, "baseline: cannot read metadata of topic '%s'\n", topic);
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
+    if (!bench_reader_open(&r, brokers, topic, results))
         goto out;
-    }
-    nparts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
 
-    stop = calloc((size_t)nparts, sizeof *stop);
-    assignment = rd_kafka_topic_partition_list_new(nparts);
-    for (int p = 0; p < nparts; p++) {
-        int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
-        if (e) {
-            fprintf(stderr, "baseline: watermarks of %s [%d]: %s\n", topic, p, rd_kafka_err2str(e));
-            goto out;
-        }
-        if (results && lo != 0) {
-            fprintf(stderr,
-                    "baseline: %s [%d] low watermark is %" PRId64
-                    ", not 0: the broker dropped results (use more partitions)\n",
-                    topic, p, lo);
-            goto out;
-        }
-        stop[p] = hi;
-        if (lo >= hi) {
-            stop[p] = -1; /* empty: done at once */
-            ndone++;
-        }
-        rd_kafka_topic_partition_list_add(assignment, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    if (rd_kafka_assign(rk, assignment)) {
-        fprintf(stderr, "baseline: assign failed\n");
-        goto out;
-    }
-    q = rd_kafka_queue_get_consumer(rk);
-
-    while (ndone < nparts) {
-        ssize_t n = rd_kafka_consume_batch_queue(q, 100, msgs, POLL_BATCH);
+    while (!bench_reader_done(&r)) {
+        ssize_t n = rd_kafka_consume_batch_queue(r.q, 100, msgs, POLL_BATCH);
         if (n < 0) {
             fprintf(stderr, "baseline: consume failed\n");
             goto out;
         }
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
-            int32_t p = m->partition;
             const char *user = NULL;
             size_t ulen = 0;
             int64_t ts = 0, win, cnt = 1;
             bool ok, existed;
 
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    fprintf(stderr, "baseline: %s\n", rd_kafka_message_errstr(m));
+            if (!bench_reader_take(&r, m)) {
                 rd_kafka_message_destroy(m);
                 continue;
-            }
-            if (p < 0 || p >= nparts || stop[p] < 0 || m->offset >= stop[p]) {
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (m->offset + 1 >= stop[p]) {
-                stop[p] = -1;
-                ndone++;
             }
             records++;
             if (results) {
@@ -428,14 +348,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     rc = 0;
 out:
-    if (assignment)
-        rd_kafka_topic_partition_list_destroy(assignment);
-    if (q)
-        rd_kafka_queue_destroy(q);
-    rd_kafka_assign(rk, NULL);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    free(stop);
+    bench_reader_close(&r);
     free(t.slots);
     free(t.arena);
     return rc;
