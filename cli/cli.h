@@ -12,6 +12,13 @@ int wr_cli_validate(int argc, char **argv);
 int wr_cli_local(int argc, char **argv);
 int wr_cli_dev_kafka(int argc, char **argv);
 
+/* The cluster verbs (cli/cluster-cmds.c): talk to a coordinator's REST API. */
+int wr_cli_submit(int argc, char **argv);
+int wr_cli_list(int argc, char **argv);
+int wr_cli_status(int argc, char **argv);
+int wr_cli_cancel(int argc, char **argv);
+int wr_cli_workers(int argc, char **argv);
+
 /* Parses a decimal int in [lo, hi]. */
 bool wr_cli_parse_int(const char *s, int lo, int hi, int *out);
 

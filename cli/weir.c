@@ -33,18 +33,50 @@ static int usage(FILE *f)
                "  validate JOB.yaml               check a job file and print its plan\n"
                "  local JOB.yaml [--parallelism N] [--json]\n"
                "                                  run a job in this process\n"
+               "  submit JOB.yaml [--parallelism N] [--wait [--timeout DUR]]\n"
+               "                                  run a job on the cluster; prints its id\n"
+               "  list                            the cluster's jobs\n"
+               "  status JOB                      a job's state, counters and tasks\n"
+               "  cancel JOB                      cancel a job\n"
+               "  workers                         the registered workers and their slots\n"
                "  dev-kafka [--port P] [--topic NAME:PARTITIONS ...]\n"
                "                                  run an embedded Kafka-protocol broker\n"
                "  version                         print the version\n"
                "\n"
+               "The cluster commands take --coordinator URL (default $WEIR_COORDINATOR,\n"
+               "else http://127.0.0.1:8081) and --json (the coordinator's JSON answer).\n"
+               "\n"
                "docs/cli.md describes every command.\n");
     return f == stderr ? 2 : 0;
+}
+
+/* The cluster verbs' common options may also come before the verb (`weir --coordinator
+ * URL list`): moves them behind it, in place. */
+static void hoist_common_opts(int argc, char **argv)
+{
+    int n = 1;
+
+    for (;;) {
+        if (n < argc && (!strcmp(argv[n], "--json") || !strncmp(argv[n], "--coordinator=", 14)))
+            n++;
+        else if (n + 1 < argc && !strcmp(argv[n], "--coordinator"))
+            n += 2;
+        else
+            break;
+    }
+    /* argv[1..n) are options; rotate them behind the verb at argv[n] */
+    if (n > 1 && n < argc) {
+        char *verb = argv[n];
+        memmove(argv + 2, argv + 1, (size_t)(n - 1) * sizeof *argv);
+        argv[1] = verb;
+    }
 }
 
 int main(int argc, char **argv)
 {
     const char *verb;
 
+    hoist_common_opts(argc, argv);
     if (argc < 2)
         return usage(stderr);
     verb = argv[1];
@@ -52,6 +84,16 @@ int main(int argc, char **argv)
         return wr_cli_validate(argc - 2, argv + 2);
     if (!strcmp(verb, "local"))
         return wr_cli_local(argc - 2, argv + 2);
+    if (!strcmp(verb, "submit"))
+        return wr_cli_submit(argc - 2, argv + 2);
+    if (!strcmp(verb, "list"))
+        return wr_cli_list(argc - 2, argv + 2);
+    if (!strcmp(verb, "status"))
+        return wr_cli_status(argc - 2, argv + 2);
+    if (!strcmp(verb, "cancel"))
+        return wr_cli_cancel(argc - 2, argv + 2);
+    if (!strcmp(verb, "workers"))
+        return wr_cli_workers(argc - 2, argv + 2);
     if (!strcmp(verb, "dev-kafka"))
         return wr_cli_dev_kafka(argc - 2, argv + 2);
     if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {

@@ -252,3 +252,15 @@ void wr_plan_print(const wr_plan *plan, const wr_job_spec *spec, FILE *f)
         fprintf(f, "late data: kafka topic '%s' at %s\n", spec->late_data.topic,
                 spec->late_data.brokers);
 }
+
+wr_err wr_plan_check_supported(const wr_job_spec *spec, wr_errbuf *eb)
+{
+    for (int i = 0; i < spec->n_sinks; i++) {
+        if (spec->sinks[i].kafka.delivery == WR_DELIVERY_EXACTLY_ONCE)
+            return wr_fail(eb, WR_EUNSUPPORTED,
+                           "sinks[%d].kafka.delivery: exactly_once needs checkpoints, which this "
+                           "build of weir does not have yet; use at_least_once",
+                           i);
+    }
+    return WR_OK;
+}

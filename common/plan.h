@@ -19,10 +19,10 @@
 
 #include <stdio.h>
 
-typedef enum wr_exchange {
+typedef enum wr_exchange_kind {
     WR_EXCHANGE_FORWARD,
     WR_EXCHANGE_HASH,
-} wr_exchange;
+} wr_exchange_kind;
 
 typedef struct wr_stage {
     int parallelism;
@@ -37,8 +37,8 @@ typedef struct wr_stage {
 typedef struct wr_plan {
     int parallelism;
     int max_parallelism;
-    wr_exchange exchange; /* between stage 0 and stage 1 */
-    const int *key_cols;  /* HASH: key columns in stage 0's output schema */
+    wr_exchange_kind exchange; /* between stage 0 and stage 1 */
+    const int *key_cols;       /* HASH: key columns in stage 0's output schema */
     int n_keys;
     int nstages; /* always 2 */
     wr_stage stages[2];
@@ -59,6 +59,11 @@ static inline int wr_plan_partition_owner(int32_t partition, int parallelism)
 {
     return (int)(partition % parallelism);
 }
+
+/* Refuses what this build of weir cannot run yet, with the field named (WR_EUNSUPPORTED):
+ * `delivery: exactly_once` until checkpoints exist. Checked at submit, by `weir local`
+ * and by the worker. */
+wr_err wr_plan_check_supported(const wr_job_spec *spec, wr_errbuf *eb);
 
 /* Prints the plan for people: stages, operators, exchange, key-group ranges. */
 void wr_plan_print(const wr_plan *plan, const wr_job_spec *spec, FILE *f);

@@ -83,13 +83,29 @@ void wr_inbox_free(wr_inbox *in)
     free(in);
 }
 
+static void deadline_after(struct timespec *ts, int64_t ms);
+
 wr_err wr_inbox_send(wr_inbox *in, int ch, wr_batch *b)
 {
-    ring *r = &in->rings[ch];
+    return wr_inbox_send_wait(in, ch, b, -1);
+}
 
+wr_err wr_inbox_send_wait(wr_inbox *in, int ch, wr_batch *b, int64_t timeout_ms)
+{
+    ring *r = &in->rings[ch];
+    struct timespec deadline;
+
+    if (timeout_ms >= 0)
+        deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&in->mu);
-    while (!in->canceled && r->count == in->capacity)
-        pthread_cond_wait(&in->space, &in->mu);
+    while (!in->canceled && r->count == in->capacity) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&in->space, &in->mu);
+        } else if (pthread_cond_timedwait(&in->space, &in->mu, &deadline) != 0) {
+            pthread_mutex_unlock(&in->mu);
+            return WR_ETIMEDOUT;
+        }
+    }
     if (in->canceled) {
         pthread_mutex_unlock(&in->mu);
         return WR_ECANCELED;
@@ -99,6 +115,25 @@ wr_err wr_inbox_send(wr_inbox *in, int ch, wr_batch *b)
     pthread_cond_signal(&in->data);
     pthread_mutex_unlock(&in->mu);
     return WR_OK;
+}
+
+wr_err wr_inbox_try_send(wr_inbox *in, int ch, wr_batch *b)
+{
+    ring *r = &in->rings[ch];
+    wr_err e = WR_OK;
+
+    pthread_mutex_lock(&in->mu);
+    if (in->canceled) {
+        e = WR_ECANCELED;
+    } else if (r->count == in->capacity) {
+        e = WR_ETOOBIG;
+    } else {
+        r->slots[(r->head + r->count) % in->capacity] = b;
+        r->count++;
+        pthread_cond_signal(&in->data);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return e;
 }
 
 static void deadline_after(struct timespec *ts, int64_t ms)

@@ -31,6 +31,13 @@ void wr_inbox_free(wr_inbox *in);
  * On success the inbox owns b. Returns WR_ECANCELED (b still the caller's) if the inbox
  * was canceled. */
 wr_err wr_inbox_send(wr_inbox *in, int ch, wr_batch *b);
+/* The same, waiting at most timeout_ms (-1: forever): WR_ETIMEDOUT leaves b the caller's. */
+wr_err wr_inbox_send_wait(wr_inbox *in, int ch, wr_batch *b, int64_t timeout_ms);
+
+/* Queues b on channel ch without waiting: WR_ETOOBIG if the channel is full, WR_ECANCELED
+ * if canceled (b stays the caller's in both cases). For senders that count their own
+ * credits (the network exchange). */
+wr_err wr_inbox_try_send(wr_inbox *in, int ch, wr_batch *b);
 
 /* Takes the next batch from an unblocked, non-empty channel (round-robin across
  * channels), waiting up to timeout_ms (-1: forever). Returns the channel index and sets

@@ -5,6 +5,7 @@
 #define WR_JOB_INTERNAL_H
 
 #include "channel.h"
+#include "exchange.h"
 #include "job.h"
 #include "kafka.h"
 #include "plan.h"
@@ -23,7 +24,9 @@ typedef struct wr_task {
     /* source tasks: the partitions they read and where reading stops */
     int nparts;
     int32_t *parts;
-    int64_t *stop; /* per local partition: stop offset, INT64_MAX when unbounded */
+    int64_t *start; /* per local partition: first offset (or RD_KAFKA_OFFSET_BEGINNING) */
+    int64_t *stop;  /* per local partition: stop offset, INT64_MAX when unbounded */
+    bool here;      /* runs in this process (cluster mode: placed on this worker) */
     /* stage-1 tasks with a window: their counters, published under job->mu */
     wr_window_stats window_stats;
     wr_state_stats state_stats;
@@ -46,7 +49,9 @@ struct wr_job {
     wr_producer *dlq;    /* NULL when no dead_letter is configured */
     wr_producer *late;   /* NULL when no late_data is configured */
     char *state_dir;     /* the job's state directory (windows), removed at the end */
-    wr_inbox **inboxes;  /* stage-1 subtask i's input; channel j = stage-0 subtask j */
+    wr_inbox **inboxes;  /* stage-1 subtask i's input (NULL if it runs elsewhere); channel j =
+                          * stage-0 subtask j */
+    wr_exchange *exchange; /* cluster mode: channels to subtasks elsewhere; NULL otherwise */
     wr_task *tasks;      /* P source tasks then P sink tasks */
     int ntasks;
     atomic_uint_fast64_t records_in;
@@ -63,6 +68,15 @@ static inline bool wr_job_canceled(struct wr_job *job)
 {
     return atomic_load_explicit(&job->canceled, memory_order_relaxed);
 }
+
+/* Sends b from source subtask `from` to stage-1 subtask `to`, here or on another worker,
+ * waiting up to timeout_ms (-1: forever) for room (credit). On WR_OK b is handed over; on
+ * WR_ETIMEDOUT it stays the caller's; on any other error it is freed and the job failed. */
+wr_err wr_job_send(struct wr_job *job, int from, int to, wr_batch *b, int64_t timeout_ms);
+
+/* Stage-1 subtask `to` took a batch from channel `from`: returns its credit when the
+ * sender is on another worker. False if that failed (the job is failed). */
+bool wr_job_taken(struct wr_job *job, int from, int to);
 
 /* Task bodies (thread entry points): task-source.c and task-sink.c. */
 void *wr_source_task_main(void *arg);

@@ -20,6 +20,8 @@ void wr_job_fail(wr_job *job, wr_err err, const char *msg)
         snprintf(job->first_msg, sizeof job->first_msg, "%s", msg);
     }
     atomic_store(&job->canceled, true);
+    if (job->exchange)
+        wr_exchange_cancel(job->exchange);
     for (int i = 0; job->inboxes && i < job->plan.parallelism; i++) {
         if (job->inboxes[i])
             wr_inbox_cancel(job->inboxes[i]);
@@ -44,71 +46,59 @@ static void *task_thread(void *arg)
     return NULL;
 }
 
-/* Reads the source topic's partitions and, for bounded sources, where each ends. */
+/* Gives each source subtask here its partitions and where it reads them: the deployment's
+ * assignment in cluster mode, else resolved from Kafka now. */
 static wr_err source_layout(wr_job *job, wr_errbuf *eb)
 {
-    const wr_source_spec *src = &job->spec->sources[job->spec->input_source];
-    const wr_kafka_spec *k = &src->kafka;
-    const char *extra[] = {"group.id", "weir.metadata", "allow.auto.create.topics", "false", NULL};
-    int64_t timeout = job->opt.kafka_timeout_ms;
-    rd_kafka_t *rk;
-    wr_err e;
-    int P = job->plan.parallelism;
+    wr_part_offsets *resolved = NULL;
+    const wr_part_offsets *parts = job->opt.parts;
+    int nparts = job->opt.nparts, P = job->plan.parallelism;
+    wr_err e = WR_OK;
 
-    rk = wr_kafka_client_new(RD_KAFKA_CONSUMER, k, "source", extra, NULL, NULL, eb);
-    if (!rk)
-        return WR_EKAFKA;
-    e = wr_kafka_topic_check(rk, k->brokers, k->topic, timeout, &job->npartitions, eb);
-    if (e) {
-        wr_errbuf_prefix(eb, "source '%s': ", src->name);
-        goto out;
+    if (!parts) {
+        e = wr_kafka_resolve_offsets(job->spec, job->opt.kafka_timeout_ms, &resolved, &nparts, eb);
+        if (e)
+            return e;
+        parts = resolved;
+    }
+    job->npartitions = 0;
+    for (int k = 0; k < nparts; k++) {
+        if (parts[k].partition >= job->npartitions)
+            job->npartitions = parts[k].partition + 1;
     }
     for (int s = 0; s < P; s++) {
         wr_task *t = &job->tasks[s];
-        t->parts = calloc((size_t)job->npartitions, sizeof *t->parts);
-        t->stop = calloc((size_t)job->npartitions, sizeof *t->stop);
-        if (!t->parts || !t->stop) {
+        t->parts = calloc((size_t)nparts + 1, sizeof *t->parts);
+        t->start = calloc((size_t)nparts + 1, sizeof *t->start);
+        t->stop = calloc((size_t)nparts + 1, sizeof *t->stop);
+        if (!t->parts || !t->start || !t->stop) {
             e = wr_fail(eb, WR_ENOMEM, "out of memory");
             goto out;
         }
     }
-    for (int32_t p = 0; p < job->npartitions; p++) {
-        wr_task *t = &job->tasks[wr_plan_partition_owner(p, P)];
-        int64_t stop = INT64_MAX, lo = 0, hi = 0, start;
-        int i = t->nparts++;
+    for (int k = 0; k < nparts; k++) {
+        int owner = job->opt.part_subtask ? job->opt.part_subtask[k]
+                                          : wr_plan_partition_owner(parts[k].partition, P);
+        wr_task *t;
+        int i;
 
-        t->parts[i] = p;
-        if (k->stop != WR_OFFSETS_NONE || k->start == WR_OFFSETS_LATEST) {
-            rd_kafka_resp_err_t err =
-                rd_kafka_query_watermark_offsets(rk, k->topic, p, &lo, &hi, (int)timeout);
-            if (err) {
-                e = wr_fail(eb, WR_EKAFKA,
-                            "source '%s': cannot read the offsets of topic '%s' partition %d: %s",
-                            src->name, k->topic, (int)p, rd_kafka_err2str(err));
-                goto out;
-            }
+        if (owner < 0 || owner >= P) {
+            e = wr_fail(eb, WR_EINVAL, "partition %d is assigned to subtask %d of %d",
+                        (int)parts[k].partition, owner, P);
+            goto out;
         }
-        if (k->stop == WR_OFFSETS_LATEST) {
-            stop = hi;
-        } else if (k->stop == WR_OFFSETS_EXPLICIT) {
-            stop = hi; /* partitions not listed end where they end now */
-            for (int j = 0; j < k->n_stop_offsets; j++) {
-                if (k->stop_offsets[j].partition == p)
-                    stop = k->stop_offsets[j].offset;
-            }
-        }
-        start = k->start == WR_OFFSETS_LATEST ? hi : lo;
-        if (k->start == WR_OFFSETS_EXPLICIT) {
-            for (int j = 0; j < k->n_start_offsets; j++) {
-                if (k->start_offsets[j].partition == p && k->start_offsets[j].offset > start)
-                    start = k->start_offsets[j].offset;
-            }
-        }
+        t = &job->tasks[owner];
+        i = t->nparts++;
+        t->parts[i] = parts[k].partition;
+        t->start[i] = parts[k].start;
         /* -1: nothing to read in this partition (the task marks it done at once) */
-        t->stop[i] = stop != INT64_MAX && start >= stop ? -1 : stop;
+        if (parts[k].stop < 0)
+            t->stop[i] = INT64_MAX;
+        else
+            t->stop[i] = parts[k].start >= parts[k].stop ? -1 : parts[k].stop;
     }
 out:
-    rd_kafka_destroy(rk);
+    free(resolved);
     return e;
 }
 
@@ -125,7 +115,7 @@ static bool has_window(const wr_job_spec *spec)
  * weir local keeps no checkpoints yet, so the state is thrown away with the job. */
 static wr_err make_state_dir(wr_job *job, wr_errbuf *eb)
 {
-    const char *base = job->spec->state.dir;
+    const char *base = job->opt.state_root ? job->opt.state_root : job->spec->state.dir;
     char path[4096];
 
     if (!base)
@@ -142,25 +132,13 @@ static wr_err make_state_dir(wr_job *job, wr_errbuf *eb)
     return WR_OK;
 }
 
-static wr_err check_supported(const wr_job_spec *spec, wr_errbuf *eb)
-{
-    for (int i = 0; i < spec->n_sinks; i++) {
-        if (spec->sinks[i].kafka.delivery == WR_DELIVERY_EXACTLY_ONCE)
-            return wr_fail(eb, WR_EUNSUPPORTED,
-                           "sinks[%d].kafka.delivery: exactly_once needs checkpoints, which this "
-                           "build of weir does not have yet; use at_least_once",
-                           i);
-    }
-    return WR_OK;
-}
-
 wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job **out, wr_errbuf *eb)
 {
     wr_job *job;
     wr_err e;
     int P;
 
-    e = check_supported(spec, eb);
+    e = wr_plan_check_supported(spec, eb);
     if (e)
         return e;
     job = calloc(1, sizeof *job);
@@ -191,10 +169,12 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
         e = wr_fail(eb, WR_ENOMEM, "out of memory");
         goto err;
     }
+    job->exchange = job->opt.exchange;
     for (int i = 0; i < job->ntasks; i++) {
         job->tasks[i].job = job;
         job->tasks[i].stage = i < P ? 0 : 1;
         job->tasks[i].subtask = i % P;
+        job->tasks[i].here = !job->opt.run_here || job->opt.run_here[i % P];
         job->tasks[i].window_stats.watermark = INT64_MIN;
     }
     e = source_layout(job, eb);
@@ -226,6 +206,8 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
             goto err;
     }
     for (int i = 0; i < P; i++) {
+        if (!job->tasks[P + i].here)
+            continue;
         job->inboxes[i] = wr_inbox_new(P, (int)spec->limits.channel_batches);
         if (!job->inboxes[i]) {
             e = wr_fail(eb, WR_ENOMEM, "out of memory");
@@ -234,6 +216,8 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
     }
     /* Sinks first, so sources always find their consumers running. */
     for (int i = job->ntasks - 1; i >= 0; i--) {
+        if (!job->tasks[i].here)
+            continue;
         pthread_mutex_lock(&job->mu);
         job->running++;
         pthread_mutex_unlock(&job->mu);
@@ -337,6 +321,8 @@ void wr_job_get_stats(wr_job *job, wr_job_stats *out)
     pthread_mutex_lock(&job->mu);
     for (int i = job->plan.parallelism; i < job->ntasks; i++) {
         const wr_task *t = &job->tasks[i];
+        if (!t->here)
+            continue;
         out->late_updates += t->window_stats.late_fired;
         out->windows_fired += t->window_stats.fired;
         out->retractions += t->window_stats.retracted;
@@ -363,6 +349,7 @@ void wr_job_free(wr_job *job)
         if (job->tasks[i].started)
             pthread_join(job->tasks[i].thread, NULL);
         free(job->tasks[i].parts);
+        free(job->tasks[i].start);
         free(job->tasks[i].stop);
     }
     for (int i = 0; job->inboxes && i < job->plan.parallelism; i++)
@@ -383,4 +370,60 @@ void wr_job_free(wr_job *job)
     pthread_mutex_destroy(&job->mu);
     pthread_cond_destroy(&job->cond);
     free(job);
+}
+
+void wr_job_cancel(wr_job *job)
+{
+    wr_job_fail(job, WR_ECANCELED, "canceled");
+}
+
+wr_err wr_job_send(wr_job *job, int from, int to, wr_batch *b, int64_t timeout_ms)
+{
+    wr_errbuf eb;
+    wr_err e;
+
+    if (job->inboxes[to]) {
+        e = wr_inbox_send_wait(job->inboxes[to], from, b, timeout_ms);
+        if (e == WR_ETIMEDOUT)
+            return e;
+        if (e)
+            wr_batch_free(b);
+        return e;
+    }
+    e = wr_exchange_send(job->exchange, from, to, b, timeout_ms, &eb);
+    if (e == WR_ETIMEDOUT)
+        return e;
+    if (e) {
+        wr_batch_free(b);
+        if (e != WR_ECANCELED)
+            wr_job_fail(job, e, eb.msg);
+    }
+    return e;
+}
+
+bool wr_job_taken(wr_job *job, int from, int to)
+{
+    wr_errbuf eb;
+
+    if (!job->exchange || job->tasks[from].here)
+        return true;
+    if (wr_exchange_taken(job->exchange, from, to, &eb) != WR_OK) {
+        wr_job_fail(job, WR_EIO, eb.msg);
+        return false;
+    }
+    return true;
+}
+
+wr_err wr_job_deliver(wr_job *job, int to, int from, wr_batch *b)
+{
+    int P = job->plan.parallelism;
+
+    if (to < 0 || to >= P || from < 0 || from >= P || !job->inboxes[to] || job->tasks[from].here)
+        return WR_EINVAL;
+    return wr_inbox_try_send(job->inboxes[to], from, b);
+}
+
+uint64_t wr_job_backpressured_ms(wr_job *job)
+{
+    return job->exchange ? wr_exchange_backpressured_ms(job->exchange) : 0;
 }

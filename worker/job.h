@@ -20,9 +20,22 @@
 
 typedef struct wr_job wr_job;
 
+struct wr_exchange;
+struct wr_part_offsets;
+
 typedef struct wr_job_options {
     int parallelism;          /* 0: the spec's */
     int64_t kafka_timeout_ms; /* broker/topic checks and final flushes; 0: 10000 */
+    /* Cluster mode (a worker's deployment); all NULL in a job that runs whole here. */
+    const struct wr_part_offsets *parts; /* the source's partitions and offsets (NULL:
+                                          * resolved from Kafka at start) */
+    const int *part_subtask;             /* nparts entries: the source subtask of each */
+    int nparts;
+    const bool *run_here;         /* parallelism entries: the subtask indexes that run in
+                                   * this process (source and window/sink); NULL: all */
+    struct wr_exchange *exchange; /* channels to the subtasks that run elsewhere */
+    const char *state_root;       /* where the state directory goes (NULL: state.dir,
+                                   * $TMPDIR or /tmp) */
 } wr_job_options;
 
 typedef struct wr_job_stats {
@@ -57,6 +70,18 @@ void wr_job_stop(wr_job *job);
 wr_err wr_job_wait(wr_job *job, int64_t timeout_ms, wr_errbuf *eb);
 
 void wr_job_get_stats(wr_job *job, wr_job_stats *out);
+
+/* Cancels every task (any thread); wr_job_wait then returns WR_ECANCELED. */
+void wr_job_cancel(wr_job *job);
+
+/* Cluster mode: a batch from source subtask `from` on another worker for stage-1 subtask
+ * `to` here (the exchange's receive path). Never blocks: a sender holds a credit for
+ * every batch, so a full channel means the peer broke the protocol (WR_ETOOBIG; the
+ * batch stays the caller's). WR_EINVAL if `to` does not run here. */
+wr_err wr_job_deliver(wr_job *job, int to, int from, struct wr_batch *b);
+
+/* Cluster mode: the time source subtasks here spent waiting for credit (ms). */
+uint64_t wr_job_backpressured_ms(wr_job *job);
 
 /* Cancels whatever still runs, joins every thread and frees the job. NULL is a no-op. */
 void wr_job_free(wr_job *job);

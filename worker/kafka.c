@@ -202,3 +202,76 @@ void wr_producer_free(wr_producer *p)
     free(p->what);
     free(p);
 }
+
+wr_err wr_kafka_resolve_offsets(const wr_job_spec *spec, int64_t timeout_ms, wr_part_offsets **out,
+                                int *n, wr_errbuf *eb)
+{
+    const wr_source_spec *src = &spec->sources[spec->input_source];
+    const wr_kafka_spec *k = &src->kafka;
+    const char *extra[] = {"group.id", "weir.metadata", "allow.auto.create.topics", "false", NULL};
+    wr_part_offsets *parts = NULL;
+    rd_kafka_t *rk;
+    int nparts = 0;
+    wr_err e;
+
+    *out = NULL;
+    *n = 0;
+    rk = wr_kafka_client_new(RD_KAFKA_CONSUMER, k, "source", extra, NULL, NULL, eb);
+    if (!rk)
+        return WR_EKAFKA;
+    e = wr_kafka_topic_check(rk, k->brokers, k->topic, timeout_ms, &nparts, eb);
+    if (e) {
+        wr_errbuf_prefix(eb, "source '%s': ", src->name);
+        goto out;
+    }
+    parts = calloc((size_t)nparts, sizeof *parts);
+    if (!parts) {
+        e = wr_fail(eb, WR_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int32_t p = 0; p < nparts; p++) {
+        bool bounded = k->stop != WR_OFFSETS_NONE;
+        int64_t lo = 0, hi = 0, start, stop = -1;
+
+        if (bounded || k->start != WR_OFFSETS_EARLIEST) {
+            rd_kafka_resp_err_t err =
+                rd_kafka_query_watermark_offsets(rk, k->topic, p, &lo, &hi, (int)timeout_ms);
+            if (err) {
+                e = wr_fail(eb, WR_EKAFKA,
+                            "source '%s': cannot read the offsets of topic '%s' partition %d: %s",
+                            src->name, k->topic, (int)p, rd_kafka_err2str(err));
+                goto out;
+            }
+        }
+        if (k->stop == WR_OFFSETS_LATEST) {
+            stop = hi;
+        } else if (k->stop == WR_OFFSETS_EXPLICIT) {
+            stop = hi; /* partitions not listed end where they end now */
+            for (int j = 0; j < k->n_stop_offsets; j++) {
+                if (k->stop_offsets[j].partition == p)
+                    stop = k->stop_offsets[j].offset;
+            }
+        }
+        if (k->start == WR_OFFSETS_LATEST)
+            start = hi;
+        else if (bounded)
+            start = lo;
+        else
+            start = RD_KAFKA_OFFSET_BEGINNING;
+        if (k->start == WR_OFFSETS_EXPLICIT) {
+            start = lo;
+            for (int j = 0; j < k->n_start_offsets; j++) {
+                if (k->start_offsets[j].partition == p && k->start_offsets[j].offset > start)
+                    start = k->start_offsets[j].offset;
+            }
+        }
+        parts[p] = (wr_part_offsets){.partition = p, .start = start, .stop = stop};
+    }
+    *out = parts;
+    *n = nparts;
+    parts = NULL;
+out:
+    free(parts);
+    rd_kafka_destroy(rk);
+    return e;
+}

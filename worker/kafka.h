@@ -28,6 +28,21 @@ rd_kafka_t *wr_kafka_client_new(rd_kafka_type_t type, const wr_kafka_spec *k, co
 wr_err wr_kafka_topic_check(rd_kafka_t *rk, const char *brokers, const char *topic,
                             int64_t timeout_ms, int *npartitions, wr_errbuf *eb);
 
+/* Where a job's source reads each partition. */
+typedef struct wr_part_offsets {
+    int32_t partition;
+    int64_t start; /* first offset, or RD_KAFKA_OFFSET_BEGINNING (-2) for `start: earliest`
+                    * of an unbounded source; always a real offset when stop >= 0 */
+    int64_t stop;  /* -1: unbounded; else read up to (excluding) stop; start >= stop: nothing */
+} wr_part_offsets;
+
+/* Resolves the job's input: checks brokers and topic (errors as wr_kafka_topic_check,
+ * prefixed "source 'NAME': "), lists its partitions and resolves `start:` and `stop:` to
+ * offsets, so that every attempt of a job reads the same range. *out is malloc'd, with *n
+ * entries in partition order. */
+wr_err wr_kafka_resolve_offsets(const wr_job_spec *spec, int64_t timeout_ms, wr_part_offsets **out,
+                                int *n, wr_errbuf *eb);
+
 /* A producer shared by several threads, with counted deliveries. The first failed
  * delivery's reason is kept. */
 typedef struct wr_producer {

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct snk {
     wr_job *job;
@@ -53,6 +54,7 @@ typedef struct snk {
     wr_buf wkey; /* the window result's default message key */
     uint64_t late_logged;
     uint64_t n_filtered; /* results dropped after the aggregate, published per batch */
+    long slow_batch_us;  /* fault injection: WEIR_FAULT_SLOW_BATCH_US (tests only) */
 } snk;
 
 /* The Kafka message key for v: strings as they are, other types as JSON text. */
@@ -257,6 +259,14 @@ static wr_err snk_init(snk *k, wr_task *t, wr_errbuf *eb)
     k->job = job;
     k->t = t;
     k->schema = st->out_schema;
+    {
+        /* A deliberately slow consumer for the backpressure tests: this subtask sleeps
+         * that many microseconds per data batch it takes. */
+        const char *slow = getenv("WEIR_FAULT_SLOW_BATCH_US");
+        k->slow_batch_us = slow ? strtol(slow, NULL, 10) : 0;
+        if (k->slow_batch_us < 0 || k->slow_batch_us > 10000000)
+            k->slow_batch_us = 0;
+    }
     k->window_op = -1;
     wr_buf_init(&k->json, 0);
     wr_buf_init(&k->key, 0);
@@ -346,6 +356,10 @@ void *wr_sink_task_main(void *arg)
             poll_sinks(job);
             continue;
         }
+        if (!wr_job_taken(job, ch, t->subtask)) {
+            wr_batch_free(b);
+            break;
+        }
         switch (b->kind) {
         case WR_BATCH_END:
             ends++;
@@ -359,6 +373,8 @@ void *wr_sink_task_main(void *arg)
                     wr_wm_merge_update(k.wm, ch, (wr_wm){b->value, b->kind == WR_BATCH_IDLE}, &w);
             break;
         case WR_BATCH_DATA:
+            if (k.slow_batch_us)
+                usleep((useconds_t)k.slow_batch_us);
             e = process_batch(&k, b, &eb);
             poll_sinks(job);
             break;

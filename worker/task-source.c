@@ -14,7 +14,7 @@
  * bounded source is finished the watermark is WR_WM_MAX, which fires every window; a
  * stop requested by the user ends the channels without it.
  *
- * Thread: its own. Blocks in wr_inbox_send when a downstream channel has no credit,
+ * Thread: its own. Blocks in wr_job_send when a downstream channel has no credit,
  * which stops consumption; librdkafka's prefetch queue is bounded by
  * limits.consumer_queue_kbytes, so memory stays bounded under backpressure.
  */
@@ -34,6 +34,7 @@
 #define POLL_BATCH 1024
 #define POLL_TIMEOUT_MS 100
 #define LINGER_MS 50
+#define PAUSE_AFTER_MS 200
 
 typedef struct src {
     wr_task *t;
@@ -61,6 +62,7 @@ typedef struct src {
     /* counted locally, published to the job once per poll (no shared cache line per
      * record) */
     uint64_t n_in, n_bytes, n_filtered;
+    uint64_t pauses; /* times the partitions were paused for backpressure */
 } src;
 
 static int64_t now_ms(void)
@@ -78,13 +80,34 @@ static void publish_counts(src *s)
     s->n_in = s->n_bytes = s->n_filtered = 0;
 }
 
+/* Pauses (true) or resumes fetching from this subtask's partitions. */
+static void pause_partitions(src *s, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->t->nparts);
+
+    for (int i = 0; i < s->t->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, s->source->kafka.topic, s->t->parts[i]);
+    if (pause)
+        rd_kafka_pause_partitions(s->rk, l);
+    else
+        rd_kafka_resume_partitions(s->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Sends b downstream. When the target has no room (no credit) for PAUSE_AFTER_MS, the
+ * subtask pauses its Kafka partitions while it waits, so librdkafka stops fetching and
+ * drops what it prefetched: a slow consumer holds back the source, not memory. */
 static bool send_batch(src *s, int target, wr_batch *b)
 {
-    if (wr_inbox_send(s->job->inboxes[target], s->t->subtask, b) != WR_OK) {
-        wr_batch_free(b);
-        return false;
+    wr_err e = wr_job_send(s->job, s->t->subtask, target, b, PAUSE_AFTER_MS);
+
+    if (e == WR_ETIMEDOUT) {
+        s->pauses++;
+        pause_partitions(s, true);
+        e = wr_job_send(s->job, s->t->subtask, target, b, -1);
+        pause_partitions(s, false);
     }
-    return true;
+    return e == WR_OK;
 }
 
 static bool flush_target(src *s, int target)
@@ -273,15 +296,7 @@ static wr_err assign(src *s, wr_errbuf *eb)
 
     for (int i = 0; i < s->t->nparts; i++) {
         int32_t p = s->t->parts[i];
-        int64_t off =
-            k->start == WR_OFFSETS_LATEST ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-        if (k->start == WR_OFFSETS_EXPLICIT) {
-            for (int j = 0; j < k->n_start_offsets; j++) {
-                if (k->start_offsets[j].partition == p)
-                    off = k->start_offsets[j].offset;
-            }
-        }
-        rd_kafka_topic_partition_list_add(l, k->topic, p)->offset = off;
+        rd_kafka_topic_partition_list_add(l, k->topic, p)->offset = s->t->start[i];
     }
     err = rd_kafka_assign(s->rk, l);
     rd_kafka_topic_partition_list_destroy(l);

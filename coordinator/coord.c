@@ -1,0 +1,654 @@
+/*
+ * coord.c — the coordinator's event loop (coord.h): one libuv loop on its own thread
+ * owns the cluster state machine; the nng control endpoint (ctl.c) and the REST server
+ * (rest.c) feed it events, and this file turns the cluster's actions into messages.
+ *
+ * Every event goes the same way: call the cluster (register, heartbeat, report, submit,
+ * cancel, tick), then after_event(): send every queued action and log what changed
+ * (workers lost, jobs changing state, with the reason), by comparing the states seen
+ * before with the states now. Jobs and workers are never removed from the cluster and
+ * keep their index, so the comparison is by index.
+ */
+#include "coord.h"
+
+#include "ctl.h"
+#include "log.h"
+#include "rest.h"
+#include "wire.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define COORD_TICK_MS 100
+#define COORD_UNKNOWN_MAX 256 /* worker ids remembered for "log once" */
+
+typedef struct pipe_owner {
+    uint32_t pipe;
+    char worker[WR_CLUSTER_ID_MAX];
+} pipe_owner;
+
+struct wr_coord {
+    char *listen;
+    char *http;
+    wr_coord_options opts;
+    wr_cluster *cluster;
+    wr_ctl *ctl;
+    wr_rest *rest;
+    int http_port;
+
+    uv_loop_t loop;
+    bool loop_init;
+    uv_async_t wake; /* nng thread → loop: messages queued */
+    uv_async_t stop;
+    uv_timer_t tick;
+    uv_thread_t thread;
+    bool running;
+    int64_t wall_offset; /* wall-clock ms = monotonic ms + this */
+
+    /* loop thread only */
+    wr_cjob_state *job_state; /* as last logged, by job index */
+    int njob_state;
+    bool *worker_alive; /* by worker index */
+    int nworker_alive;
+    pipe_owner *pipes; /* which worker speaks on which connection (for TaskReport) */
+    int npipes;
+    char **unknown; /* unknown workers whose heartbeats were logged */
+    int nunknown;
+};
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(uv_hrtime() / 1000000u);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void wr_coord_options_defaults(wr_coord_options *o)
+{
+    uint64_t seed = 0;
+
+    memset(o, 0, sizeof *o);
+    o->listen = "tcp://0.0.0.0:7100";
+    o->http = "127.0.0.1:8081";
+    wr_cluster_config_defaults(&o->cluster);
+    /* job ids must differ between coordinator runs */
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ uv_hrtime();
+    o->cluster.id_seed = seed;
+    o->kafka_timeout_ms = 10000;
+    o->max_message = WR_WIRE_MAX_MESSAGE_DEFAULT;
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static wr_err send_to(wr_coord *c, int wi, const Weir__Control *m)
+{
+    const wr_cworker *w = wr_cluster_worker(c->cluster, wi);
+    wr_errbuf eb;
+    wr_err e;
+
+    if (!w || !w->address)
+        return WR_ENOTFOUND;
+    e = wr_ctl_send(c->ctl, wi, w->id, w->address, m, &eb);
+    if (e != WR_OK)
+        wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
+    return e;
+}
+
+static void send_deploy(wr_coord *c, const wr_caction *a)
+{
+    const wr_cjob *j = wr_cluster_find_job(c->cluster, a->job_id);
+    Weir__SubtaskPlacement *pl = NULL, **plp = NULL;
+    Weir__PartitionAssignment *pa = NULL, **pap = NULL;
+    Weir__Deploy d = WEIR__DEPLOY__INIT;
+    Weir__Control m = WEIR__CONTROL__INIT;
+    const wr_cworker *target = wr_cluster_worker(c->cluster, a->worker);
+    int mine = 0;
+
+    if (!j || !target)
+        return;
+    pl = calloc((size_t)j->parallelism + 1, sizeof *pl);
+    plp = calloc((size_t)j->parallelism + 1, sizeof *plp);
+    pa = calloc((size_t)j->nparts + 1, sizeof *pa);
+    pap = calloc((size_t)j->nparts + 1, sizeof *pap);
+    if (!pl || !plp || !pa || !pap) {
+        wr_log(WR_LOG_ERROR, "coordinator", "job %s: out of memory building its deployment",
+               j->id);
+        goto out;
+    }
+    for (int i = 0; i < j->parallelism; i++) {
+        int wi = j->worker_of ? j->worker_of[i] : -1;
+        const wr_cworker *w = wi >= 0 ? wr_cluster_worker(c->cluster, wi) : NULL;
+
+        weir__subtask_placement__init(&pl[i]);
+        pl[i].subtask = (uint32_t)i;
+        if (w) {
+            pl[i].worker_id = (char *)w->id;
+            pl[i].data_address = w->address ? w->address : "";
+        }
+        mine += wi == a->worker;
+        plp[i] = &pl[i];
+    }
+    for (int k = 0; k < j->nparts; k++) {
+        weir__partition_assignment__init(&pa[k]);
+        pa[k].partition = j->parts[k].partition;
+        pa[k].subtask = (uint32_t)(j->parts[k].subtask < 0 ? 0 : j->parts[k].subtask);
+        pa[k].start_offset = j->parts[k].start;
+        pa[k].stop_offset = j->parts[k].stop;
+        pap[k] = &pa[k];
+    }
+    d.job_id = (char *)j->id;
+    d.attempt = a->attempt;
+    d.spec_yaml = j->spec_yaml ? j->spec_yaml : "";
+    d.spec_name = j->spec_name ? j->spec_name : "job.yaml";
+    d.parallelism = (uint32_t)j->parallelism;
+    d.n_placement = (size_t)j->parallelism;
+    d.placement = plp;
+    d.n_partitions = (size_t)j->nparts;
+    d.partitions = pap;
+    m.body_case = WEIR__CONTROL__BODY_DEPLOY;
+    m.deploy = &d;
+    wr_log(WR_LOG_INFO, "coordinator", "job %s (%s) attempt %u: deploying %d subtask(s) to worker %s",
+           j->id, j->name, a->attempt, mine, target->id);
+    send_to(c, a->worker, &m);
+out:
+    free(pl);
+    free(plp);
+    free(pa);
+    free(pap);
+}
+
+static void perform_actions(wr_coord *c)
+{
+    wr_caction a;
+
+    while (wr_cluster_next_action(c->cluster, &a)) {
+        Weir__Control m = WEIR__CONTROL__INIT;
+        Weir__RegisterAck ack = WEIR__REGISTER_ACK__INIT;
+        Weir__Cancel cancel = WEIR__CANCEL__INIT;
+        Weir__Stop stop = WEIR__STOP__INIT;
+        Weir__Reregister rereg = WEIR__REREGISTER__INIT;
+        const wr_cworker *w = wr_cluster_worker(c->cluster, a.worker);
+
+        if (!w)
+            continue;
+        switch (a.kind) {
+        case WR_CACT_REGISTER_ACK:
+            ack.worker_id = (char *)w->id;
+            ack.heartbeat_interval_ms = (uint32_t)c->opts.cluster.heartbeat_interval_ms;
+            m.body_case = WEIR__CONTROL__BODY_REGISTER_ACK;
+            m.register_ack = &ack;
+            send_to(c, a.worker, &m);
+            break;
+        case WR_CACT_REREGISTER:
+            rereg.reason = "the coordinator does not know this worker";
+            m.body_case = WEIR__CONTROL__BODY_REREGISTER;
+            m.reregister = &rereg;
+            send_to(c, a.worker, &m);
+            break;
+        case WR_CACT_DEPLOY:
+            send_deploy(c, &a);
+            break;
+        case WR_CACT_CANCEL:
+            cancel.job_id = a.job_id;
+            cancel.attempt = a.attempt;
+            m.body_case = WEIR__CONTROL__BODY_CANCEL;
+            m.cancel = &cancel;
+            wr_log(WR_LOG_INFO, "coordinator", "job %s attempt %u: canceling on worker %s",
+                   a.job_id, a.attempt, w->id);
+            send_to(c, a.worker, &m);
+            break;
+        case WR_CACT_STOP:
+            stop.job_id = a.job_id;
+            stop.attempt = a.attempt;
+            m.body_case = WEIR__CONTROL__BODY_STOP;
+            m.stop = &stop;
+            wr_log(WR_LOG_INFO, "coordinator", "job %s attempt %u: stopping on worker %s",
+                   a.job_id, a.attempt, w->id);
+            send_to(c, a.worker, &m);
+            break;
+        }
+    }
+}
+
+/* Logs lost workers and job state changes since the last call. */
+static void log_changes(wr_coord *c, int64_t now)
+{
+    int nw = wr_cluster_nworkers(c->cluster), nj = wr_cluster_njobs(c->cluster);
+
+    if (nw > c->nworker_alive) {
+        bool *v = realloc(c->worker_alive, (size_t)nw * sizeof *v);
+        if (v) {
+            for (int i = c->nworker_alive; i < nw; i++)
+                v[i] = wr_cluster_worker(c->cluster, i)->alive;
+            c->worker_alive = v;
+            c->nworker_alive = nw;
+        }
+    }
+    for (int i = 0; i < c->nworker_alive; i++) {
+        const wr_cworker *w = wr_cluster_worker(c->cluster, i);
+        if (c->worker_alive[i] && !w->alive)
+            wr_log(WR_LOG_WARN, "coordinator", "worker %s lost: no heartbeat for %.1f s", w->id,
+                   (double)(now - w->last_heartbeat) / 1000.0);
+        c->worker_alive[i] = w->alive;
+    }
+
+    if (nj > c->njob_state) {
+        wr_cjob_state *v = realloc(c->job_state, (size_t)nj * sizeof *v);
+        if (!v)
+            return;
+        for (int i = c->njob_state; i < nj; i++) {
+            const wr_cjob *j = wr_cluster_job(c->cluster, i);
+            wr_log(WR_LOG_INFO, "coordinator",
+                   "job %s (%s) submitted: parallelism %d, %d partition(s)", j->id, j->name,
+                   j->parallelism, j->nparts);
+            v[i] = WR_CJOB_CREATED;
+        }
+        c->job_state = v;
+        c->njob_state = nj;
+    }
+    for (int i = 0; i < c->njob_state; i++) {
+        const wr_cjob *j = wr_cluster_job(c->cluster, i);
+        wr_cjob_state was = c->job_state[i];
+        char why[WR_ERRBUF_SIZE] = "";
+
+        if (j->state == was)
+            continue;
+        switch (j->state) {
+        case WR_CJOB_FAILING:
+        case WR_CJOB_FAILED:
+            if (j->failure)
+                snprintf(why, sizeof why, ": %s", j->failure);
+            break;
+        case WR_CJOB_RESTARTING:
+            snprintf(why, sizeof why, ": restart %d of at most %d in %.1f s", j->restarts + 1,
+                     c->opts.cluster.max_restarts,
+                     (double)(j->restart_at > now ? j->restart_at - now : 0) / 1000.0);
+            break;
+        case WR_CJOB_RUNNING:
+            snprintf(why, sizeof why, ": attempt %u", j->attempt);
+            break;
+        default:
+            break;
+        }
+        wr_log(j->state == WR_CJOB_FAILING || j->state == WR_CJOB_FAILED ? WR_LOG_WARN
+                                                                           : WR_LOG_INFO,
+               "coordinator", "job %s (%s) %s → %s%s", j->id, j->name, wr_cjob_state_name(was),
+               wr_cjob_state_name(j->state), why);
+        c->job_state[i] = j->state;
+    }
+}
+
+/* After every event: perform the actions it queued and log what changed. */
+static void after_event(void *arg)
+{
+    wr_coord *c = arg;
+
+    log_changes(c, mono_ms());
+    perform_actions(c);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void set_pipe_owner(wr_coord *c, uint32_t pipe, const char *worker)
+{
+    for (int i = 0; i < c->npipes; i++) {
+        if (!strcmp(c->pipes[i].worker, worker)) {
+            c->pipes[i].pipe = pipe;
+            return;
+        }
+    }
+    {
+        pipe_owner *v = realloc(c->pipes, (size_t)(c->npipes + 1) * sizeof *v);
+        if (!v)
+            return;
+        c->pipes = v;
+        v[c->npipes].pipe = pipe;
+        snprintf(v[c->npipes].worker, sizeof v[c->npipes].worker, "%s", worker);
+        c->npipes++;
+    }
+}
+
+static const char *pipe_owner_of(const wr_coord *c, uint32_t pipe)
+{
+    for (int i = 0; i < c->npipes; i++)
+        if (c->pipes[i].pipe == pipe)
+            return c->pipes[i].worker;
+    return NULL;
+}
+
+/* True the first time an unknown worker id is seen (bounded memory). */
+static bool first_unknown(wr_coord *c, const char *id)
+{
+    char *s;
+
+    for (int i = 0; i < c->nunknown; i++)
+        if (!strcmp(c->unknown[i], id))
+            return false;
+    if (c->nunknown >= COORD_UNKNOWN_MAX)
+        return false;
+    if (!c->unknown && !(c->unknown = calloc(COORD_UNKNOWN_MAX, sizeof *c->unknown)))
+        return true;
+    if ((s = strdup(id)))
+        c->unknown[c->nunknown++] = s;
+    return true;
+}
+
+static void forget_unknown(wr_coord *c, const char *id)
+{
+    for (int i = 0; i < c->nunknown; i++) {
+        if (!strcmp(c->unknown[i], id)) {
+            free(c->unknown[i]);
+            c->unknown[i] = c->unknown[--c->nunknown];
+            return;
+        }
+    }
+}
+
+static void to_cstats(const Weir__Stats *s, wr_cstats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->watermark = INT64_MIN;
+    if (!s)
+        return;
+    out->records_in = s->records_in;
+    out->records_out = s->records_out;
+    out->filtered = s->filtered;
+    out->dead_letters = s->dead_letters;
+    out->bytes_in = s->bytes_in;
+    out->late_records = s->late_records;
+    out->late_updates = s->late_updates;
+    out->windows_fired = s->windows_fired;
+    out->retractions = s->retractions;
+    out->state_evictions = s->state_evictions;
+    out->state_db_writes = s->state_db_writes;
+    out->state_db_reads = s->state_db_reads;
+    out->state_cache_bytes = s->state_cache_bytes;
+    out->watermark = s->watermark;
+    out->windowed = s->windowed;
+    out->backpressured_ms = s->backpressured_ms;
+}
+
+static void to_creport(const Weir__TaskReport *t, wr_creport *out)
+{
+    int st = (int)t->state;
+
+    out->job_id = t->job_id;
+    out->attempt = t->attempt;
+    out->state = st >= WR_CTASK_UNKNOWN && st <= WR_CTASK_CANCELED ? (wr_ctask_state)st
+                                                                   : WR_CTASK_UNKNOWN;
+    out->message = t->message && *t->message ? t->message : NULL;
+    to_cstats(t->stats, &out->stats);
+}
+
+static void on_register(wr_coord *c, const wr_ctl_msg *msg, const Weir__Register *r)
+{
+    bool known = wr_cluster_find_worker(c->cluster, r->worker_id) >= 0;
+    int slots = r->slots > INT_MAX ? INT_MAX : (int)r->slots;
+    wr_errbuf eb;
+
+    if (wr_cluster_register(c->cluster, mono_ms(), r->worker_id, r->data_address, slots, r->host,
+                            r->version, &eb) != WR_OK) {
+        wr_log(WR_LOG_WARN, "coordinator", "registration of worker '%s' from %s refused: %s",
+               r->worker_id, msg->peer, eb.msg);
+        return;
+    }
+    set_pipe_owner(c, msg->pipe, r->worker_id);
+    forget_unknown(c, r->worker_id);
+    wr_log(WR_LOG_INFO, "coordinator", "worker %s %s: %s, %d slot(s), host %s, version %s",
+           r->worker_id, known ? "registered again" : "registered", r->data_address, slots,
+           r->host, r->version);
+}
+
+static void on_heartbeat(wr_coord *c, const wr_ctl_msg *msg, const Weir__Heartbeat *h)
+{
+    wr_creport *reports = NULL;
+    int n = (int)h->n_tasks, wi;
+    bool ok;
+
+    if (n > 0 && !(reports = calloc((size_t)n, sizeof *reports)))
+        return;
+    for (int i = 0; i < n; i++)
+        to_creport(h->tasks[i], &reports[i]);
+    ok = wr_cluster_heartbeat(c->cluster, mono_ms(), h->worker_id, reports, n);
+    free(reports);
+    if (ok) {
+        set_pipe_owner(c, msg->pipe, h->worker_id);
+        return;
+    }
+    wi = wr_cluster_find_worker(c->cluster, h->worker_id);
+    if (wi >= 0) {
+        /* known but LOST: it can be reached at its data address */
+        Weir__Control m = WEIR__CONTROL__INIT;
+        Weir__Reregister rr = WEIR__REREGISTER__INIT;
+
+        rr.reason = "the coordinator marked this worker lost";
+        m.body_case = WEIR__CONTROL__BODY_REREGISTER;
+        m.reregister = &rr;
+        wr_log(WR_LOG_DEBUG, "coordinator", "heartbeat from lost worker %s: asking it to register",
+               h->worker_id);
+        send_to(c, wi, &m);
+    } else if (first_unknown(c, h->worker_id)) {
+        wr_log(WR_LOG_WARN, "coordinator",
+               "heartbeat from unknown worker '%s' (%s): its address is unknown, waiting for it "
+               "to register",
+               h->worker_id, msg->peer);
+    }
+}
+
+static void on_task_report(wr_coord *c, const wr_ctl_msg *msg, const Weir__TaskReport *t)
+{
+    const char *worker = pipe_owner_of(c, msg->pipe);
+    wr_creport r;
+
+    if (!worker) {
+        wr_log(WR_LOG_DEBUG, "coordinator",
+               "task report for job %s from %s, a connection no worker registered on: ignored",
+               t->job_id, msg->peer);
+        return;
+    }
+    to_creport(t, &r);
+    wr_cluster_report(c->cluster, mono_ms(), worker, &r);
+}
+
+/* Loop thread: handles every queued worker message. */
+static void drain(void *arg)
+{
+    wr_coord *c = arg;
+    wr_ctl_msg msg;
+
+    while (wr_ctl_pop(c->ctl, &msg)) {
+        const Weir__Control *m = msg.frame.control;
+
+        switch (m->body_case) {
+        case WEIR__CONTROL__BODY_REGISTER:
+            on_register(c, &msg, m->register_);
+            break;
+        case WEIR__CONTROL__BODY_HEARTBEAT:
+            on_heartbeat(c, &msg, m->heartbeat);
+            break;
+        case WEIR__CONTROL__BODY_TASK_REPORT:
+            on_task_report(c, &msg, m->task_report);
+            break;
+        default: /* ctl.c let through only the three above */
+            break;
+        }
+        wr_frame_fini(&msg.frame);
+        after_event(c);
+    }
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void on_wake(uv_async_t *h)
+{
+    drain(h->data);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    wr_coord *c = h->data;
+
+    drain(c); /* messages that arrived while the loop was busy count first */
+    wr_cluster_tick(c->cluster, mono_ms());
+    after_event(c);
+}
+
+static void on_stop(uv_async_t *h)
+{
+    wr_coord *c = h->data;
+
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->tick, NULL);
+    uv_close((uv_handle_t *)&c->wake, NULL);
+    uv_close((uv_handle_t *)&c->stop, NULL);
+    wr_rest_close(c->rest);
+}
+
+static void run_loop(void *arg)
+{
+    wr_coord *c = arg;
+
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+static void notify(void *arg)
+{
+    wr_coord *c = arg;
+
+    uv_async_send(&c->wake);
+}
+
+static int64_t rest_now(void)
+{
+    return mono_ms();
+}
+
+/* Frees whatever was set up; the loop thread is not running. */
+static void teardown(wr_coord *c)
+{
+    wr_ctl_free(c->ctl); /* closes the listener first: no more notify() */
+    c->ctl = NULL;
+    if (c->loop_init) {
+        if (!uv_is_closing((uv_handle_t *)&c->stop)) {
+            uv_close((uv_handle_t *)&c->tick, NULL);
+            uv_close((uv_handle_t *)&c->wake, NULL);
+            uv_close((uv_handle_t *)&c->stop, NULL);
+            wr_rest_close(c->rest);
+        }
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c->loop);
+    }
+    wr_rest_free(c->rest);
+    wr_cluster_free(c->cluster);
+    for (int i = 0; i < c->nunknown; i++)
+        free(c->unknown[i]);
+    free(c->unknown);
+    free(c->pipes);
+    free(c->job_state);
+    free(c->worker_alive);
+    free(c->listen);
+    free(c->http);
+    free(c);
+}
+
+wr_err wr_coord_start(const wr_coord_options *o, wr_coord **out, wr_errbuf *eb)
+{
+    wr_rest_env env;
+    wr_coord *c;
+    wr_err e;
+
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return wr_fail(eb, WR_ENOMEM, "out of memory");
+    c->opts = *o;
+    c->listen = strdup(o->listen ? o->listen : "tcp://0.0.0.0:7100");
+    c->http = strdup(o->http ? o->http : "127.0.0.1:8081");
+    c->opts.listen = c->listen;
+    c->opts.http = c->http;
+    if (!c->opts.max_message)
+        c->opts.max_message = WR_WIRE_MAX_MESSAGE_DEFAULT;
+    c->cluster = wr_cluster_new(&c->opts.cluster);
+    if (!c->listen || !c->http || !c->cluster) {
+        teardown(c);
+        return wr_fail(eb, WR_ENOMEM, "out of memory");
+    }
+    c->wall_offset = wall_ms() - mono_ms();
+
+    if (uv_loop_init(&c->loop) != 0) {
+        teardown(c);
+        return wr_fail(eb, WR_EIO, "cannot create the event loop");
+    }
+    c->loop_init = true;
+    uv_async_init(&c->loop, &c->wake, on_wake);
+    uv_async_init(&c->loop, &c->stop, on_stop);
+    uv_timer_init(&c->loop, &c->tick);
+    c->wake.data = c->stop.data = c->tick.data = c;
+
+    e = wr_ctl_open(c->listen, c->opts.max_message, notify, c, &c->ctl, eb);
+    if (e != WR_OK) {
+        teardown(c);
+        return e;
+    }
+    env = (wr_rest_env){.cluster = c->cluster,
+                        .kafka_timeout_ms = c->opts.kafka_timeout_ms,
+                        .wall_offset_ms = c->wall_offset,
+                        .now = rest_now,
+                        .drain = drain,
+                        .after_event = after_event,
+                        .arg = c};
+    e = wr_rest_start(&c->loop, c->http, &env, &c->rest, eb);
+    if (e != WR_OK) {
+        teardown(c);
+        return e;
+    }
+    c->http_port = wr_rest_port(c->rest);
+    uv_timer_start(&c->tick, on_tick, COORD_TICK_MS, COORD_TICK_MS);
+    if (uv_thread_create(&c->thread, run_loop, c) != 0) {
+        teardown(c);
+        return wr_fail(eb, WR_EIO, "cannot start the coordinator thread");
+    }
+    c->running = true;
+    *out = c;
+    return WR_OK;
+}
+
+int wr_coord_http_port(const wr_coord *c)
+{
+    return c->http_port;
+}
+
+const char *wr_coord_listen_url(const wr_coord *c)
+{
+    return wr_ctl_listen_url(c->ctl);
+}
+
+uint64_t wr_coord_rejected_frames(const wr_coord *c)
+{
+    return wr_ctl_rejected(c->ctl);
+}
+
+void wr_coord_free(wr_coord *c)
+{
+    if (!c)
+        return;
+    if (c->running) {
+        wr_ctl_close_listener(c->ctl); /* no notify() (uv_async_send) from here on */
+        uv_async_send(&c->stop);
+        uv_thread_join(&c->thread);
+        c->running = false;
+    }
+    teardown(c);
+}
