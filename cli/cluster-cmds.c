@@ -28,6 +28,11 @@
 
 #define DEFAULT_COORDINATOR "http://127.0.0.1:8081"
 #define WAIT_POLL_MS 200
+#define WAIT_RETRY_MS 30000     /* submit --wait: how long to retry a silent coordinator */
+#define WAIT_RETRY_POLL_MS 1000 /* ... and how often */
+/* POST /v1/jobs answers only after the coordinator has checked the job's brokers and
+ * topics, which it bounds by its --kafka-timeout (default 10 s): allow for more. */
+#define SUBMIT_TIMEOUT_MS 120000
 
 /* ---- small helpers --------------------------------------------------------------- */
 
@@ -293,19 +298,32 @@ static void print_server_error(const char *msg)
     free(m);
 }
 
-/* Does one request and checks the answer: a 2xx status and a JSON object. On success
- * returns 0 and sets *json (the caller deletes it) and, if raw is not NULL, *raw (the
- * body; the caller finis it). On failure prints one line and returns 1. */
+enum { CALL_OK, CALL_FAILED, CALL_TRANSIENT };
+
+/* Does one request (timeout_ms as wr_http_request; 0: the default 10 s) and checks the
+ * answer: a 2xx status and a JSON object. On success returns CALL_OK and sets *json (the
+ * caller deletes it) and, if raw is not NULL, *raw (the body; the caller finis it). On
+ * failure prints one line and returns CALL_FAILED; but with quiet_transient, a failure
+ * that may pass (no connection, no answer, HTTP 502/503/504) returns CALL_TRANSIENT
+ * without printing. */
 static int call(const cluster_opts *o, const char *method, const char *target,
-                const char *content_type, const void *body, size_t body_len, cJSON **json,
-                wr_http_response *raw)
+                const char *content_type, const void *body, size_t body_len, int timeout_ms,
+                bool quiet_transient, cJSON **json, wr_http_response *raw)
 {
     wr_http_response resp;
     wr_errbuf eb;
     wr_err e;
     cJSON *doc;
 
-    e = wr_http_request(&o->url, method, target, content_type, body, body_len, 0, &resp, &eb);
+    e = wr_http_request(&o->url, method, target, content_type, body, body_len, timeout_ms, &resp,
+                        &eb);
+    if (quiet_transient && (e == WR_EIO || e == WR_ETIMEDOUT || e == WR_ECLOSED))
+        return CALL_TRANSIENT;
+    if (quiet_transient && e == WR_OK &&
+        (resp.status == 502 || resp.status == 503 || resp.status == 504)) {
+        wr_http_response_fini(&resp);
+        return CALL_TRANSIENT;
+    }
     switch (e) {
     case WR_OK:
         break;
@@ -381,7 +399,7 @@ static int get_or_print(const cluster_opts *o, const char *target, cJSON **json)
     wr_http_response raw;
     cJSON *doc;
 
-    if (call(o, "GET", target, NULL, NULL, 0, &doc, &raw))
+    if (call(o, "GET", target, NULL, NULL, 0, 0, false, &doc, &raw))
         return 1;
     if (o->json) {
         print_json_line(&raw);
@@ -675,7 +693,7 @@ int wr_cli_cancel(int argc, char **argv)
         return rc;
     if (!job_target(target, sizeof target, job, "/cancel"))
         return 1;
-    if (call(&o, "POST", target, NULL, NULL, 0, &doc, &raw))
+    if (call(&o, "POST", target, NULL, NULL, 0, 0, false, &doc, &raw))
         return 1;
     if (o.json) {
         print_json_line(&raw);
@@ -813,6 +831,21 @@ fail:
     return 1;
 }
 
+/* The `name` to send: the path as given, or its last SUBMIT_NAME_MAX bytes (from a
+ * '/' if there is one) when longer, as the coordinator refuses longer names. */
+#define SUBMIT_NAME_MAX 256
+static const char *submit_name(const char *path)
+{
+    size_t n = strlen(path);
+    const char *tail, *slash;
+
+    if (n <= SUBMIT_NAME_MAX)
+        return path;
+    tail = path + n - SUBMIT_NAME_MAX;
+    slash = strchr(tail, '/');
+    return slash && slash[1] ? slash + 1 : tail;
+}
+
 static bool is_terminal(const char *state)
 {
     return state &&
@@ -820,11 +853,13 @@ static bool is_terminal(const char *state)
 }
 
 /* Polls the job until it ends or timeout_ms (0: no limit) passes, printing each change
- * of state to stderr. Returns 0 if it FINISHED, else 1 (the reason printed). */
+ * of state to stderr. A coordinator that stops answering for a while (restarting, a
+ * network blip) is retried for WAIT_RETRY_MS before giving up. Returns 0 if the job
+ * FINISHED, else 1 (the reason printed). */
 static int wait_for_job(const cluster_opts *o, const char *id, int64_t timeout_ms,
                         const char *timeout_text)
 {
-    int64_t deadline = timeout_ms ? now_ms() + timeout_ms : INT64_MAX;
+    int64_t deadline = timeout_ms ? now_ms() + timeout_ms : INT64_MAX, lost_since = 0;
     char target[1024], *last_state = NULL, *cid = clean_dup(id);
     double last_attempt = -1;
     wr_http_response raw = {0};
@@ -837,11 +872,30 @@ static int wait_for_job(const cluster_opts *o, const char *id, int64_t timeout_m
         const char *state, *failure;
         double attempt = 0;
 
+        bool give_up;
+        int r;
+
         cJSON_Delete(doc);
         wr_http_response_fini(&raw);
         doc = NULL;
-        if (call(o, "GET", target, NULL, NULL, 0, &doc, &raw))
+        give_up = lost_since &&
+                  (now_ms() - lost_since >= WAIT_RETRY_MS || now_ms() + WAIT_POLL_MS > deadline);
+        r = call(o, "GET", target, NULL, NULL, 0, 0, !give_up, &doc, &raw);
+        if (r == CALL_TRANSIENT) {
+            if (!lost_since) {
+                lost_since = now_ms();
+                fprintf(stderr, "weir: lost the coordinator at %s; retrying for up to %d s\n",
+                        o->coordinator, WAIT_RETRY_MS / 1000);
+            }
+            sleep_ms(WAIT_RETRY_POLL_MS);
+            continue;
+        }
+        if (r != CALL_OK)
             goto out;
+        if (lost_since) {
+            fprintf(stderr, "weir: the coordinator at %s answers again\n", o->coordinator);
+            lost_since = 0;
+        }
         state = jstr(doc, "state");
         failure = jstr(doc, "failure");
         if (!state) {
@@ -960,12 +1014,13 @@ int wr_cli_submit(int argc, char **argv)
         snprintf(target, sizeof target, "/v1/jobs?parallelism=%d&name=", parallelism);
     else
         snprintf(target, sizeof target, "/v1/jobs?name=");
-    if (!wr_http_url_encode(target, sizeof target, path)) {
+    if (!wr_http_url_encode(target, sizeof target, submit_name(path))) {
         fprintf(stderr, "weir submit: %s: path too long\n", path);
         free(body);
         return 2;
     }
-    rc = call(&o, "POST", target, "application/yaml", body, body_len, &doc, &raw);
+    rc = call(&o, "POST", target, "application/yaml", body, body_len, SUBMIT_TIMEOUT_MS, false,
+              &doc, &raw);
     free(body);
     if (rc)
         return 1;

@@ -606,7 +606,7 @@ wr_err wr_http_request(const wr_http_url *url, const char *method, const char *t
                        wr_http_response *out, wr_errbuf *eb)
 {
     parser p = {0};
-    char *req = NULL, head[2048];
+    char *req = NULL, head[8192]; /* fits any prefix (511) + the longest target we build */
     bool v6 = strchr(url->host, ':') != NULL;
     bool with_length = body_len > 0 || (strcmp(method, "GET") && strcmp(method, "HEAD"));
     wr_errbuf send_eb = {{0}};
@@ -638,7 +638,8 @@ wr_err wr_http_request(const wr_http_url *url, const char *method, const char *t
     if (body_len)
         memcpy(req + hl, body, body_len);
 
-    fd = connect_any(url, timeout_ms, eb);
+    fd = connect_any(
+        url, timeout_ms < WR_HTTP_DEFAULT_TIMEOUT_MS ? timeout_ms : WR_HTTP_DEFAULT_TIMEOUT_MS, eb);
     if (fd < 0) {
         e = WR_EIO;
         goto out;

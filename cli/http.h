@@ -43,8 +43,9 @@ wr_err wr_http_parse_url(const char *url, wr_http_url *out, wr_errbuf *eb);
 /* Sends `METHOD prefix+target` to url (target starts with '/' and may carry a query,
  * already percent-encoded) with body (body_len bytes, may be NULL when 0) of
  * content_type (NULL: no Content-Type header), and reads the whole response into *out.
- * timeout_ms (<= 0: WR_HTTP_DEFAULT_TIMEOUT_MS) bounds connecting, sending, and
- * receiving the response, each.
+ * timeout_ms (<= 0: WR_HTTP_DEFAULT_TIMEOUT_MS) bounds sending the request and
+ * receiving the response, each; connecting is bounded by the smaller of timeout_ms and
+ * WR_HTTP_DEFAULT_TIMEOUT_MS.
  *
  * Any HTTP status is a success here: the caller judges it. Failures, with one sentence
  * in eb; *out is untouched:

@@ -27,6 +27,15 @@
 
 #define COORD_TICK_MS 100
 #define COORD_UNKNOWN_MAX 256 /* worker ids remembered for "log once" */
+#define COORD_SENT_LOG 8      /* Cancel/Stop per worker remembered for "log once" */
+
+/* A Cancel or Stop already logged for a worker: the cluster sends them again while the
+ * worker still reports the deployment running, and those repeats are logged at debug. */
+typedef struct sent_key {
+    wr_caction_kind kind;
+    uint32_t attempt;
+    char job[WR_CLUSTER_ID_MAX];
+} sent_key;
 
 typedef struct pipe_owner {
     uint32_t pipe;
@@ -60,6 +69,8 @@ struct wr_coord {
     int npipes;
     char **unknown; /* unknown workers whose heartbeats were logged */
     int nunknown;
+    sent_key (*sent)[COORD_SENT_LOG]; /* by worker index, a ring */
+    int nsent;
 };
 
 static int64_t mono_ms(void)
@@ -124,8 +135,7 @@ static void send_deploy(wr_coord *c, const wr_caction *a)
     pa = calloc((size_t)j->nparts + 1, sizeof *pa);
     pap = calloc((size_t)j->nparts + 1, sizeof *pap);
     if (!pl || !plp || !pa || !pap) {
-        wr_log(WR_LOG_ERROR, "coordinator", "job %s: out of memory building its deployment",
-               j->id);
+        wr_log(WR_LOG_ERROR, "coordinator", "job %s: out of memory building its deployment", j->id);
         goto out;
     }
     for (int i = 0; i < j->parallelism; i++) {
@@ -160,14 +170,43 @@ static void send_deploy(wr_coord *c, const wr_caction *a)
     d.partitions = pap;
     m.body_case = WEIR__CONTROL__BODY_DEPLOY;
     m.deploy = &d;
-    wr_log(WR_LOG_INFO, "coordinator", "job %s (%s) attempt %u: deploying %d subtask(s) to worker %s",
-           j->id, j->name, a->attempt, mine, target->id);
+    wr_log(WR_LOG_INFO, "coordinator",
+           "job %s (%s) attempt %u: deploying %d subtask(s) to worker %s", j->id, j->name,
+           a->attempt, mine, target->id);
     send_to(c, a->worker, &m);
 out:
     free(pl);
     free(plp);
     free(pa);
     free(pap);
+}
+
+/* INFO the first time this Cancel/Stop goes to this worker, DEBUG for the repeats. */
+static wr_log_level repeat_level(wr_coord *c, const wr_caction *a)
+{
+    sent_key *ring;
+    int slot;
+
+    if (a->worker >= c->nsent) {
+        sent_key(*v)[COORD_SENT_LOG] = realloc(c->sent, (size_t)(a->worker + 1) * sizeof *v);
+        if (!v)
+            return WR_LOG_INFO;
+        memset(v + c->nsent, 0, (size_t)(a->worker + 1 - c->nsent) * sizeof *v);
+        c->sent = v;
+        c->nsent = a->worker + 1;
+    }
+    ring = c->sent[a->worker];
+    for (int i = 0; i < COORD_SENT_LOG; i++)
+        if (ring[i].kind == a->kind && ring[i].attempt == a->attempt &&
+            !strcmp(ring[i].job, a->job_id))
+            return WR_LOG_DEBUG;
+    for (int i = 1; i < COORD_SENT_LOG; i++) /* drop the oldest entry */
+        ring[i - 1] = ring[i];
+    slot = COORD_SENT_LOG - 1;
+    ring[slot].kind = a->kind;
+    ring[slot].attempt = a->attempt;
+    snprintf(ring[slot].job, sizeof ring[slot].job, "%s", a->job_id);
+    return WR_LOG_INFO;
 }
 
 static void perform_actions(wr_coord *c)
@@ -206,7 +245,7 @@ static void perform_actions(wr_coord *c)
             cancel.attempt = a.attempt;
             m.body_case = WEIR__CONTROL__BODY_CANCEL;
             m.cancel = &cancel;
-            wr_log(WR_LOG_INFO, "coordinator", "job %s attempt %u: canceling on worker %s",
+            wr_log(repeat_level(c, &a), "coordinator", "job %s attempt %u: canceling on worker %s",
                    a.job_id, a.attempt, w->id);
             send_to(c, a.worker, &m);
             break;
@@ -215,7 +254,7 @@ static void perform_actions(wr_coord *c)
             stop.attempt = a.attempt;
             m.body_case = WEIR__CONTROL__BODY_STOP;
             m.stop = &stop;
-            wr_log(WR_LOG_INFO, "coordinator", "job %s attempt %u: stopping on worker %s",
+            wr_log(repeat_level(c, &a), "coordinator", "job %s attempt %u: stopping on worker %s",
                    a.job_id, a.attempt, w->id);
             send_to(c, a.worker, &m);
             break;
@@ -284,7 +323,7 @@ static void log_changes(wr_coord *c, int64_t now)
             break;
         }
         wr_log(j->state == WR_CJOB_FAILING || j->state == WR_CJOB_FAILED ? WR_LOG_WARN
-                                                                           : WR_LOG_INFO,
+                                                                         : WR_LOG_INFO,
                "coordinator", "job %s (%s) %s → %s%s", j->id, j->name, wr_cjob_state_name(was),
                wr_cjob_state_name(j->state), why);
         c->job_state[i] = j->state;
@@ -387,8 +426,8 @@ static void to_creport(const Weir__TaskReport *t, wr_creport *out)
 
     out->job_id = t->job_id;
     out->attempt = t->attempt;
-    out->state = st >= WR_CTASK_UNKNOWN && st <= WR_CTASK_CANCELED ? (wr_ctask_state)st
-                                                                   : WR_CTASK_UNKNOWN;
+    out->state =
+        st >= WR_CTASK_UNKNOWN && st <= WR_CTASK_CANCELED ? (wr_ctask_state)st : WR_CTASK_UNKNOWN;
     out->message = t->message && *t->message ? t->message : NULL;
     to_cstats(t->stats, &out->stats);
 }
@@ -408,8 +447,8 @@ static void on_register(wr_coord *c, const wr_ctl_msg *msg, const Weir__Register
     set_pipe_owner(c, msg->pipe, r->worker_id);
     forget_unknown(c, r->worker_id);
     wr_log(WR_LOG_INFO, "coordinator", "worker %s %s: %s, %d slot(s), host %s, version %s",
-           r->worker_id, known ? "registered again" : "registered", r->data_address, slots,
-           r->host, r->version);
+           r->worker_id, known ? "registered again" : "registered", r->data_address, slots, r->host,
+           r->version);
 }
 
 static void on_heartbeat(wr_coord *c, const wr_ctl_msg *msg, const Weir__Heartbeat *h)
@@ -559,6 +598,7 @@ static void teardown(wr_coord *c)
     free(c->pipes);
     free(c->job_state);
     free(c->worker_alive);
+    free(c->sent);
     free(c->listen);
     free(c->http);
     free(c);

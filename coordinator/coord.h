@@ -24,12 +24,12 @@
 #include <stdint.h>
 
 typedef struct wr_coord_options {
-    const char *listen;       /* nng URL for workers; default "tcp://0.0.0.0:7100" */
-    const char *http;         /* "HOST:PORT" for the REST API; default "127.0.0.1:8081";
-                               * port 0 picks a free port (wr_coord_http_port) */
-    wr_cluster_config cluster;   /* wr_cluster_config_defaults() then flags */
-    int64_t kafka_timeout_ms;    /* submit-time Kafka checks; default 10000 */
-    size_t max_message;          /* NNG_OPT_RECVMAXSZ; default WR_WIRE_MAX_MESSAGE_DEFAULT */
+    const char *listen;        /* nng URL for workers; default "tcp://0.0.0.0:7100" */
+    const char *http;          /* "HOST:PORT" for the REST API; default "127.0.0.1:8081";
+                                * port 0 picks a free port (wr_coord_http_port) */
+    wr_cluster_config cluster; /* wr_cluster_config_defaults() then flags */
+    int64_t kafka_timeout_ms;  /* submit-time Kafka checks; default 10000 */
+    size_t max_message;        /* NNG_OPT_RECVMAXSZ; default WR_WIRE_MAX_MESSAGE_DEFAULT */
 } wr_coord_options;
 
 typedef struct wr_coord wr_coord;

@@ -492,8 +492,7 @@ wr_err wr_ctl_send(wr_ctl *c, int i, const char *worker_id, const char *address,
     if (e != WR_OK) {
         wr_buf_fini(&b);
         return wr_fail(eb, e, "cannot encode %s for worker %s: %s (limit %zu bytes)",
-                       control_body_name(m->body_case), worker_id, wr_strerror(e),
-                       c->max_message);
+                       control_body_name(m->body_case), worker_id, wr_strerror(e), c->max_message);
     }
     e = get_peer(c, i, worker_id, address, &p, eb);
     if (e == WR_OK) {

@@ -81,14 +81,10 @@ static const struct {
     int opt;
     const char *env;
 } envs[] = {
-    {OPT_LISTEN, "WEIR_COORDINATOR_LISTEN"},
-    {OPT_HTTP, "WEIR_HTTP"},
-    {OPT_HB_TIMEOUT, "WEIR_HEARTBEAT_TIMEOUT"},
-    {OPT_HB_INTERVAL, "WEIR_HEARTBEAT_INTERVAL"},
-    {OPT_RESTART_DELAY, "WEIR_RESTART_DELAY"},
-    {OPT_MAX_RESTARTS, "WEIR_MAX_RESTARTS"},
-    {OPT_SLOT_TIMEOUT, "WEIR_SLOT_TIMEOUT"},
-    {OPT_KAFKA_TIMEOUT, "WEIR_KAFKA_TIMEOUT"},
+    {OPT_LISTEN, "WEIR_COORDINATOR_LISTEN"},    {OPT_HTTP, "WEIR_HTTP"},
+    {OPT_HB_TIMEOUT, "WEIR_HEARTBEAT_TIMEOUT"}, {OPT_HB_INTERVAL, "WEIR_HEARTBEAT_INTERVAL"},
+    {OPT_RESTART_DELAY, "WEIR_RESTART_DELAY"},  {OPT_MAX_RESTARTS, "WEIR_MAX_RESTARTS"},
+    {OPT_SLOT_TIMEOUT, "WEIR_SLOT_TIMEOUT"},    {OPT_KAFKA_TIMEOUT, "WEIR_KAFKA_TIMEOUT"},
     {OPT_MAX_MESSAGE, "WEIR_MAX_MESSAGE"},
 };
 
@@ -136,8 +132,8 @@ static bool apply(wr_coord_options *o, int opt, const char *v, const char *what)
         errno = 0;
         n = strtol(v, &end, 10);
         if (errno || *end || end == v || n < 0 || n > 1000000) {
-            fprintf(stderr, "weir-coordinator: %s: '%s' is not a number from 0 to 1000000\n",
-                    what, v);
+            fprintf(stderr, "weir-coordinator: %s: '%s' is not a number from 0 to 1000000\n", what,
+                    v);
             return false;
         }
         o->cluster.max_restarts = (int)n;
@@ -156,8 +152,8 @@ static bool apply(wr_coord_options *o, int opt, const char *v, const char *what)
     }
     if (!parse_dur(v, &x) || x < 0 || x > 7ll * 24 * 3600 * 1000 ||
         (x == 0 && opt != OPT_RESTART_DELAY)) {
-        fprintf(stderr, "weir-coordinator: %s: '%s' is not a duration (e.g. 500ms, 5s, 1m)\n",
-                what, v);
+        fprintf(stderr, "weir-coordinator: %s: '%s' is not a duration (e.g. 500ms, 5s, 1m)\n", what,
+                v);
         return false;
     }
     switch (opt) {
@@ -223,8 +219,7 @@ static int parse_args(int argc, char **argv, wr_coord_options *o)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "weir-coordinator: unexpected argument '%s' (see --help)\n",
-                argv[optind]);
+        fprintf(stderr, "weir-coordinator: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
     if (o->cluster.heartbeat_interval_ms >= o->cluster.heartbeat_timeout_ms) {

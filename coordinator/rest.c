@@ -6,6 +6,7 @@
  * announced over WR_REST_MAX_BODY is refused with 413 right there), then once per body
  * chunk (collected into a wr_buf capped at WR_REST_MAX_BODY; an unannounced larger body
  * is drained and refused), then once more to answer. Every answer is one JSON object.
+ * Beyond docs/rest-api.md: POST /v1/jobs/ID/stop (wr_cluster_stop; answers as cancel).
  */
 #include "rest.h"
 
@@ -263,14 +264,18 @@ static enum MHD_Result get_job(wr_rest *r, struct MHD_Connection *conn, const ch
     return reply_json(conn, MHD_HTTP_OK, job_json(r, j), NULL);
 }
 
-static enum MHD_Result cancel_job(wr_rest *r, struct MHD_Connection *conn, const char *id)
+/* POST /v1/jobs/ID/cancel (DELETE /v1/jobs/ID), or POST /v1/jobs/ID/stop (graceful). */
+static enum MHD_Result end_job(wr_rest *r, struct MHD_Connection *conn, const char *id, bool stop)
 {
     const wr_cjob *j;
     wr_errbuf eb;
     wr_err e;
     cJSON *o;
 
-    e = wr_cluster_cancel(r->env.cluster, r->env.now(), id, &eb);
+    if (stop)
+        e = wr_cluster_stop(r->env.cluster, r->env.now(), id, &eb);
+    else
+        e = wr_cluster_cancel(r->env.cluster, r->env.now(), id, &eb);
     r->env.after_event(r->env.arg);
     if (e == WR_ENOTFOUND)
         return reply_error(conn, MHD_HTTP_NOT_FOUND, "%s", eb.msg);
@@ -376,8 +381,8 @@ static enum MHD_Result submit_job(wr_rest *r, struct MHD_Connection *conn, req *
         return reply_error(conn, MHD_HTTP_BAD_REQUEST, "name: longer than %d characters",
                            REST_NAME_MAX);
     if (!parse_parallelism(par, &parallelism))
-        return reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                           "parallelism: '%s' is not a whole number from 1", par);
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "parallelism: '%s' is not a whole number",
+                           par);
     if (q->body.len == 0)
         return reply_error(conn, MHD_HTTP_BAD_REQUEST,
                            "empty request body: send the job file (YAML)");
@@ -385,8 +390,7 @@ static enum MHD_Result submit_job(wr_rest *r, struct MHD_Connection *conn, req *
     e = wr_spec_parse(name, q->body.p, q->body.len, &spec, &diags);
     if (e != WR_OK) {
         ret = reply_spec_errors(conn, name, e, &diags);
-        wr_spec_diags_fini(&diags);
-        return ret;
+        goto out;
     }
     if (wr_plan_build(spec, parallelism, &plan, &eb) != WR_OK) {
         ret = reply_error(conn, MHD_HTTP_BAD_REQUEST, "%s: %s", name, eb.msg);
@@ -440,12 +444,12 @@ static enum MHD_Result submit_job(wr_rest *r, struct MHD_Connection *conn, req *
 out:
     free(parts);
     free(offs);
+    wr_spec_diags_fini(&diags);
     wr_spec_free(spec);
     return ret;
 }
 
-static enum MHD_Result not_allowed(struct MHD_Connection *conn, const char *method,
-                                   const char *url)
+static enum MHD_Result not_allowed(struct MHD_Connection *conn, const char *method, const char *url)
 {
     return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
 }
@@ -473,9 +477,9 @@ static enum MHD_Result route(wr_rest *r, struct MHD_Connection *conn, const char
         if (!slash) {
             if (get)
                 return get_job(r, conn, id);
-            return del ? cancel_job(r, conn, id) : not_allowed(conn, method, url);
+            return del ? end_job(r, conn, id, false) : not_allowed(conn, method, url);
         }
-        if (!strcmp(slash, "/cancel") && slash > id) {
+        if ((!strcmp(slash, "/cancel") || !strcmp(slash, "/stop")) && slash > id) {
             if (!post)
                 return not_allowed(conn, method, url);
             if ((size_t)(slash - id) >= sizeof buf)
@@ -483,16 +487,15 @@ static enum MHD_Result route(wr_rest *r, struct MHD_Connection *conn, const char
                                    (int)(slash - id), id);
             memcpy(buf, id, (size_t)(slash - id));
             buf[slash - id] = '\0';
-            return cancel_job(r, conn, buf);
+            return end_job(r, conn, buf, !strcmp(slash, "/stop"));
         }
     }
     return reply_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s", method, url);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     wr_rest *r = cls;
     req *q = *con_cls;
@@ -674,11 +677,11 @@ wr_err wr_rest_start(uv_loop_t *loop, const char *http, const wr_rest_env *env, 
     r->port = bound_port(fd);
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    r->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, r,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-        MHD_OPTION_END);
+    r->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         r, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, r, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)128, MHD_OPTION_END);
     if (!r->mhd) {
         /* fd is not closed: whether MHD already closed it on this path is not
          * documented, and closing a number twice could close someone else's file */

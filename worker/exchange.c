@@ -31,6 +31,8 @@ struct wr_exchange {
     atomic_uint_fast64_t waited_ns;
 };
 
+static wr_err send_frame(wr_exchange *x, const char *address, const wr_buf *buf, wr_errbuf *eb);
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -173,11 +175,33 @@ wr_err wr_exchange_send(wr_exchange *x, int from, int to, wr_batch *b, int64_t t
     e = wr_wire_encode_data(&h, b, buf);
     if (e)
         return wr_fail(eb, e, "cannot encode a batch for subtask %d", to);
-    e = wr_net_send(x->net, x->addr[to], buf->p, buf->len, x->send_timeout_ms, eb);
+    e = send_frame(x, x->addr[to], buf, eb);
     if (e)
         return e;
     wr_batch_free(b);
     return WR_OK;
+}
+
+/* Hands a frame to the peer's connection in 100 ms slices, so that a cancel (a peer
+ * died, the job fails over) ends the wait at once instead of after send_timeout_ms. */
+static wr_err send_frame(wr_exchange *x, const char *address, const wr_buf *buf, wr_errbuf *eb)
+{
+    int64_t waited = 0;
+
+    for (;;) {
+        bool canceled;
+        wr_err e = wr_net_send(x->net, address, buf->p, buf->len, 100, eb);
+        if (e != WR_ETIMEDOUT)
+            return e;
+        waited += 100;
+        pthread_mutex_lock(&x->mu);
+        canceled = x->canceled;
+        pthread_mutex_unlock(&x->mu);
+        if (canceled)
+            return wr_fail(eb, WR_ECANCELED, "canceled");
+        if (waited >= x->send_timeout_ms)
+            return e;
+    }
 }
 
 static wr_err send_credit(wr_exchange *x, int from, int to, int n, wr_errbuf *eb)
@@ -194,7 +218,7 @@ static wr_err send_credit(wr_exchange *x, int from, int to, int n, wr_errbuf *eb
     wr_buf_init(&buf, 0);
     e = wr_wire_encode_credit(&c, &buf);
     if (e == WR_OK)
-        e = wr_net_send(x->net, x->addr[from], buf.p, buf.len, x->send_timeout_ms, eb);
+        e = send_frame(x, x->addr[from], &buf, eb);
     else
         wr_fail(eb, e, "cannot encode a credit");
     wr_buf_fini(&buf);

@@ -787,13 +787,20 @@ static bool on_frame(void *arg, wr_frame *f, const char *peer)
     m->c = f->control;
     f->control = NULL;
     pthread_mutex_lock(&w->mu);
+    if (w->stopping) { /* the loop is closing its handles: too late */
+        pthread_mutex_unlock(&w->mu);
+        weir__control__free_unpacked(m->c, NULL);
+        free(m);
+        return true;
+    }
     if (w->q_tail)
         w->q_tail->next = m;
     else
         w->q_head = m;
     w->q_tail = m;
-    pthread_mutex_unlock(&w->mu);
+    /* under the lock: the loop closes `wake` only after seeing `stopping` */
     uv_async_send(&w->wake);
+    pthread_mutex_unlock(&w->mu);
     return true;
 }
 

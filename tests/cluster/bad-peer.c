@@ -9,6 +9,8 @@
  *   oversized   MAX_MESSAGE + 1 bytes (default 16MiB, the daemons' default --max-message)
  *   truncated   a valid Control{Register} frame cut short by 3 bytes
  *   wrong-type  a valid DATA frame (a coordinator accepts only CONTROL frames)
+ *   register    a valid Control{Register} frame (only a coordinator accepts it: the wrong
+ *               type for a worker, which takes DATA frames on the same address)
  * Prints what happened; exits 0 if the connection was dropped, 1 if not, 2 on usage or
  * setup errors.
  */
@@ -88,7 +90,7 @@ static bool build(const char *mode, size_t max_message, wr_buf *b)
         b->len = max_message + 1;
         return true;
     }
-    if (!strcmp(mode, "truncated")) {
+    if (!strcmp(mode, "truncated") || !strcmp(mode, "register")) {
         Weir__Control m = WEIR__CONTROL__INIT;
         Weir__Register r = WEIR__REGISTER__INIT;
 
@@ -101,7 +103,8 @@ static bool build(const char *mode, size_t max_message, wr_buf *b)
         m.register_ = &r;
         if (wr_wire_encode_control(&m, b) != WR_OK || b->len < 4)
             return false;
-        b->len -= 3;
+        if (!strcmp(mode, "truncated"))
+            b->len -= 3;
         return true;
     }
     if (!strcmp(mode, "wrong-type")) {
@@ -132,7 +135,7 @@ int main(int argc, char **argv)
     int rv;
 
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: bad-peer URL garbage|oversized|truncated|wrong-type "
+        fprintf(stderr, "usage: bad-peer URL garbage|oversized|truncated|wrong-type|register "
                         "[MAX_MESSAGE]\n");
         return 2;
     }

@@ -69,9 +69,14 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+class CliError(Fail):
+    """A `weir` command failed (e.g. the coordinator did not answer): wait_until polls on."""
+
+
 def wait_until(pred, timeout, what, interval=0.1):
     """Polls pred() until it returns something truthy (returned) or timeout seconds pass
-    (Fail naming `what` and the last value pred returned, or the last error it raised)."""
+    (Fail naming `what` and the last value pred returned, or the last CliError it raised).
+    Any other exception from pred ends the wait at once."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -80,7 +85,7 @@ def wait_until(pred, timeout, what, interval=0.1):
             if v:
                 return v
             last = v
-        except Fail as e:
+        except CliError as e:
             last = f"error: {e}"
         if time.monotonic() > deadline:
             raise Fail(f"timed out after {timeout:.0f}s waiting for {what}; last seen: "
@@ -253,7 +258,7 @@ class Cluster:
 
     def __init__(self, name):
         self.name = name
-        self.dir = tempfile.mkdtemp(prefix=f"weir-{name}-")
+        self.dir = tempfile.mkdtemp(prefix=f"weircl-{name}-")
         self.nodes = []
         self.coord = None
         self.workers = {}
@@ -302,11 +307,11 @@ class Cluster:
     def weir_json(self, *args):
         rc, out, err = self.weir(*args, "--json")
         if rc != 0:
-            raise Fail(f"weir {' '.join(args)} --json: exit {rc}: {err.strip()[-800:]}")
+            raise CliError(f"weir {' '.join(args)} --json: exit {rc}: {err.strip()[-800:]}")
         try:
             return json.loads(out)
         except ValueError:
-            raise Fail(f"weir {' '.join(args)} --json printed no JSON: {out[:500]!r}") from None
+            raise CliError(f"weir {' '.join(args)} --json printed no JSON: {out[:500]!r}") from None
 
     def list_workers(self):
         d = self.weir_json("workers")
@@ -345,7 +350,7 @@ class Cluster:
     def submit_background(self, job_path, parallelism, timeout_s=240):
         """`weir submit --wait` running in the background; returns (Node, job id) once it
         printed the id."""
-        n = self.add_node("submit", [WEIR, "submit", job_path, "--parallelism",
+        n = self.add_node(f"submit-{len(self.nodes)}", [WEIR, "submit", job_path, "--parallelism",
                                      str(parallelism), "--wait", "--timeout", f"{int(timeout_s)}s",
                                      "--coordinator", self.coord.url])
         m = n.wait_line(r"^([0-9A-Za-z_-]+)$")
@@ -438,15 +443,17 @@ MIN = 60 * SEC
 T0 = 1_700_000_040_000  # a whole minute
 
 
-def gen_events(seed, n, *, nusers, nparts, bound_ms, span_ms=20 * MIN, pad=0):
+def gen_events(seed, n, *, nusers, nparts, bound_ms, span_ms=20 * MIN, pad=0, user_pad=0):
     """n events {user, ts, amount[, url]} spread over nparts partitions, each partition
     covering [T0, T0 + span_ms), produced out of event-time order but never by bound_ms
     or more (each is put in produce order by ts + a random delay < bound_ms), so with
     max_out_of_orderness = bound_ms none is late. Amounts are multiples of 1/4: sums are
-    exact in binary whatever the order. pad adds a `url` field of that many characters.
+    exact in binary whatever the order. pad adds a `url` field of that many characters;
+    user_pad makes every user name that much longer (the key crosses the exchange).
     Returns {partition: [event, ...]} in produce order."""
     rnd = random.Random(seed)
-    users = [f"user-{i:04d}" for i in range(nusers)]
+    users = [f"user-{i:04d}" + ("-" + "x" * (user_pad - 1) if user_pad else "")
+             for i in range(nusers)]
     parts = {}
     for p in range(nparts):
         k = n // nparts + (1 if p < n % nparts else 0)

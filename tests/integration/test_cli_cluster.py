@@ -427,6 +427,21 @@ def submit_wait_exits_1_with_the_reason_when_the_job_fails():
     check(f"FAILED: {reason}" in err, f"reason missing: {err}")
 
 
+def submit_wait_rides_out_a_coordinator_that_is_briefly_unavailable():
+    job_path = write_job(JOB_YAML)
+    answers = [(503, {"error": "restarting"}, "length")] * 2 + [(200, job(state="FINISHED"),
+                                                                  "length")]
+    routes = {("POST", "/v1/jobs"): (201, {"id": "3f9a0c12d4e5", "name": "n",
+                                           "state": "CREATED"}, "length"),
+              ("GET", "/v1/jobs/3f9a0c12d4e5"): lambda req: answers.pop(0) if len(answers) > 1
+              else answers[0]}
+    with FakeCoordinator(routes) as fake:
+        rc, out, err = weir("submit", job_path, "--wait", "--coordinator", fake.url)
+    check(rc == 0, f"exit {rc}: {err}")
+    check("retrying" in err and "answers again" in err and "3f9a0c12d4e5: FINISHED" in err,
+          f"stderr: {err}")
+
+
 def submit_wait_gives_up_after_the_timeout():
     job_path = write_job(JOB_YAML)
     routes = {("POST", "/v1/jobs"): (201, {"id": "j", "name": "n", "state": "CREATED"},
@@ -461,5 +476,6 @@ if __name__ == "__main__":
         submit_reports_the_servers_refusal,
         submit_wait_follows_the_job_until_it_finishes,
         submit_wait_exits_1_with_the_reason_when_the_job_fails,
+        submit_wait_rides_out_a_coordinator_that_is_briefly_unavailable,
         submit_wait_gives_up_after_the_timeout,
     ])
