@@ -45,14 +45,14 @@ struct wr_job {
     char first_msg[WR_ERRBUF_SIZE];
     bool finalized;
     int npartitions;
-    wr_producer **sinks; /* one per spec sink, shared by the sink subtasks */
-    wr_producer *dlq;    /* NULL when no dead_letter is configured */
-    wr_producer *late;   /* NULL when no late_data is configured */
-    char *state_dir;     /* the job's state directory (windows), removed at the end */
-    wr_inbox **inboxes;  /* stage-1 subtask i's input (NULL if it runs elsewhere); channel j =
-                          * stage-0 subtask j */
+    wr_producer **sinks;   /* one per spec sink, shared by the sink subtasks */
+    wr_producer *dlq;      /* NULL when no dead_letter is configured */
+    wr_producer *late;     /* NULL when no late_data is configured */
+    char *state_dir;       /* the job's state directory (windows), removed at the end */
+    wr_inbox **inboxes;    /* stage-1 subtask i's input (NULL if it runs elsewhere); channel j =
+                            * stage-0 subtask j */
     wr_exchange *exchange; /* cluster mode: channels to subtasks elsewhere; NULL otherwise */
-    wr_task *tasks;      /* P source tasks then P sink tasks */
+    wr_task *tasks;        /* P source tasks then P sink tasks */
     int ntasks;
     atomic_uint_fast64_t records_in;
     atomic_uint_fast64_t filtered;

@@ -808,6 +808,50 @@ static void job_stats_sum_the_deployments_and_take_the_lowest_watermark(void **s
 
 /* ---- names and argument checks ------------------------------------------------------ */
 
+static void stop_asks_every_deployment_to_drain_and_the_job_finishes(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_caction a[16];
+    char id[WR_CLUSTER_ID_MAX], other[WR_CLUSTER_ID_MAX];
+    wr_errbuf eb;
+    int n;
+    (void)state;
+
+    reg(c, 0, "w0", 2);
+    reg(c, 0, "w1", 2);
+    submit(c, 0, 2, 4, id);
+    drain(c, a, 16);
+    report(c, 10, "w0", id, 1, WR_CTASK_RUNNING, NULL);
+    report(c, 10, "w1", id, 1, WR_CTASK_RUNNING, NULL);
+    assert_int_equal(wr_cluster_stop(c, 20, id, &eb), WR_OK);
+    n = drain(c, a, 16);
+    assert_int_equal(n, 2); /* one STOP per deployment */
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(a[i].kind, WR_CACT_STOP);
+        assert_string_equal(a[i].job_id, id);
+        assert_int_equal(a[i].attempt, 1);
+    }
+    /* stopping twice sends nothing new; the job runs until its deployments finish */
+    assert_int_equal(wr_cluster_stop(c, 21, id, &eb), WR_OK);
+    no_actions(c);
+    assert_int_equal(job(c, id)->state, WR_CJOB_RUNNING);
+    report(c, 30, "w0", id, 1, WR_CTASK_FINISHED, NULL);
+    assert_int_equal(job(c, id)->state, WR_CJOB_RUNNING);
+    report(c, 31, "w1", id, 1, WR_CTASK_FINISHED, NULL);
+    assert_int_equal(job(c, id)->state, WR_CJOB_FINISHED);
+    assert_int_equal(used(c, 0) + used(c, 1), 0);
+    /* a finished job cannot be stopped; an unknown one is named */
+    assert_int_equal(wr_cluster_stop(c, 40, id, &eb), WR_EINVAL);
+    assert_int_equal(wr_cluster_stop(c, 40, "nope", &eb), WR_ENOTFOUND);
+    assert_string_equal(eb.msg, "unknown job 'nope'");
+    /* a job waiting for slots has nothing in flight: stopping it cancels it */
+    submit(c, 50, 8, 1, other);
+    assert_int_equal(job(c, other)->state, WR_CJOB_CREATED);
+    assert_int_equal(wr_cluster_stop(c, 51, other, &eb), WR_OK);
+    assert_int_equal(job(c, other)->state, WR_CJOB_CANCELED);
+    wr_cluster_free(c);
+}
+
 static void states_have_their_flink_names_and_three_are_terminal(void **state)
 {
     static const char *names[] = {"CREATED",   "RUNNING",  "FAILING", "RESTARTING",
@@ -1047,6 +1091,7 @@ int main(void)
         cmocka_unit_test(a_job_waiting_longer_than_slot_timeout_for_slots_fails),
         cmocka_unit_test(slots_freed_by_one_job_let_a_waiting_job_deploy),
         cmocka_unit_test(job_stats_sum_the_deployments_and_take_the_lowest_watermark),
+        cmocka_unit_test(stop_asks_every_deployment_to_drain_and_the_job_finishes),
         cmocka_unit_test(states_have_their_flink_names_and_three_are_terminal),
         cmocka_unit_test(submit_rejects_a_bad_parallelism_or_partition_list_and_keeps_nothing),
         cmocka_unit_test(used_slots_always_match_a_recount_over_random_events),
