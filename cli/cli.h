@@ -17,6 +17,7 @@ int wr_cli_submit(int argc, char **argv);
 int wr_cli_list(int argc, char **argv);
 int wr_cli_status(int argc, char **argv);
 int wr_cli_cancel(int argc, char **argv);
+int wr_cli_stop(int argc, char **argv);
 int wr_cli_workers(int argc, char **argv);
 
 /* Parses a decimal int in [lo, hi]. */

@@ -670,7 +670,8 @@ static int cancel_usage(void)
     return 2;
 }
 
-int wr_cli_cancel(int argc, char **argv)
+static int job_action(int argc, char **argv, const char *verb, const char *suffix,
+                      const char *pending, int (*usage_fn)(void))
 {
     cluster_opts o = {0};
     const char *job = NULL, *id, *state;
@@ -682,16 +683,16 @@ int wr_cli_cancel(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         int c = common_opt(&o, argc, argv, &i);
         if (c < 0 || (c == 0 && (argv[i][0] == '-' || job)))
-            return cancel_usage();
+            return usage_fn();
         if (c == 0)
             job = argv[i];
     }
     if (!job || !*job)
-        return cancel_usage();
-    rc = resolve_coordinator(&o, "cancel");
+        return usage_fn();
+    rc = resolve_coordinator(&o, verb);
     if (rc)
         return rc;
-    if (!job_target(target, sizeof target, job, "/cancel"))
+    if (!job_target(target, sizeof target, job, suffix))
         return 1;
     if (call(&o, "POST", target, NULL, NULL, 0, 0, false, &doc, &raw))
         return 1;
@@ -702,7 +703,7 @@ int wr_cli_cancel(int argc, char **argv)
         id = jstr(doc, "id");
         state = jstr(doc, "state");
         cid = clean_dup(id ? id : job);
-        cstate = clean_dup(state ? state : "CANCELING");
+        cstate = clean_dup(state ? state : pending);
         printf("%s: %s\n", cid, cstate);
         free(cid);
         free(cstate);
@@ -710,6 +711,24 @@ int wr_cli_cancel(int argc, char **argv)
     wr_http_response_fini(&raw);
     cJSON_Delete(doc);
     return 0;
+}
+
+int wr_cli_cancel(int argc, char **argv)
+{
+    return job_action(argc, argv, "cancel", "/cancel", "CANCELING", cancel_usage);
+}
+
+static int stop_usage(void)
+{
+    fprintf(stderr, "usage: weir stop JOB [--coordinator URL] [--json]\n");
+    return 2;
+}
+
+/* `weir stop JOB`: sources stop reading, everything in flight is written, sinks flush, and
+ * the job FINISHES (open windows do not fire). */
+int wr_cli_stop(int argc, char **argv)
+{
+    return job_action(argc, argv, "stop", "/stop", "RUNNING", stop_usage);
 }
 
 /* ---- weir workers ----------------------------------------------------------------- */

@@ -27,26 +27,28 @@ bool wr_cli_parse_int(const char *s, int lo, int hi, int *out)
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: weir <command> [options]\n"
-               "\n"
-               "commands:\n"
-               "  validate JOB.yaml               check a job file and print its plan\n"
-               "  local JOB.yaml [--parallelism N] [--json]\n"
-               "                                  run a job in this process\n"
-               "  submit JOB.yaml [--parallelism N] [--wait [--timeout DUR]]\n"
-               "                                  run a job on the cluster; prints its id\n"
-               "  list                            the cluster's jobs\n"
-               "  status JOB                      a job's state, counters and tasks\n"
-               "  cancel JOB                      cancel a job\n"
-               "  workers                         the registered workers and their slots\n"
-               "  dev-kafka [--port P] [--topic NAME:PARTITIONS ...]\n"
-               "                                  run an embedded Kafka-protocol broker\n"
-               "  version                         print the version\n"
-               "\n"
-               "The cluster commands take --coordinator URL (default $WEIR_COORDINATOR,\n"
-               "else http://127.0.0.1:8081) and --json (the coordinator's JSON answer).\n"
-               "\n"
-               "docs/cli.md describes every command.\n");
+    fprintf(
+        f, "usage: weir <command> [options]\n"
+           "\n"
+           "commands:\n"
+           "  validate JOB.yaml               check a job file and print its plan\n"
+           "  local JOB.yaml [--parallelism N] [--json]\n"
+           "                                  run a job in this process\n"
+           "  submit JOB.yaml [--parallelism N] [--wait [--timeout DUR]]\n"
+           "                                  run a job on the cluster; prints its id\n"
+           "  list                            the cluster's jobs\n"
+           "  status JOB                      a job's state, counters and tasks\n"
+           "  stop JOB                        finish a job: stop reading, write what is in flight\n"
+           "  cancel JOB                      cancel a job\n"
+           "  workers                         the registered workers and their slots\n"
+           "  dev-kafka [--port P] [--topic NAME:PARTITIONS ...]\n"
+           "                                  run an embedded Kafka-protocol broker\n"
+           "  version                         print the version\n"
+           "\n"
+           "The cluster commands take --coordinator URL (default $WEIR_COORDINATOR,\n"
+           "else http://127.0.0.1:8081) and --json (the coordinator's JSON answer).\n"
+           "\n"
+           "docs/cli.md describes every command.\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
         return wr_cli_status(argc - 2, argv + 2);
     if (!strcmp(verb, "cancel"))
         return wr_cli_cancel(argc - 2, argv + 2);
+    if (!strcmp(verb, "stop"))
+        return wr_cli_stop(argc - 2, argv + 2);
     if (!strcmp(verb, "workers"))
         return wr_cli_workers(argc - 2, argv + 2);
     if (!strcmp(verb, "dev-kafka"))

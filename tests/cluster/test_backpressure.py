@@ -38,7 +38,7 @@ BOUND_MS = 5000
 P = 2
 # Several hundred data batches per window subtask: the run takes several seconds, the
 # sources are far faster than the windows.
-SLOW_BATCH_US = int(os.environ.get("X_SLOW", 20000))
+SLOW_BATCH_US = int(os.environ.get("X_SLOW", 15000))
 
 # The job's memory knobs, set explicitly (and small) so that the bound below is
 # computed from them and is well under the input.

@@ -5,7 +5,14 @@ worker's listen address and sends, in turn, garbage, an oversized frame, a trunc
 frame and a well-formed frame of the wrong type. Each time the daemon must drop the
 connection (bad-peer exits 0 when the peer hung up within 5 s) and keep running; after
 all of them the coordinator still serves: the worker is listed ALIVE and a small
-windowed job runs to FINISHED with the right output."""
+windowed job runs to FINISHED with the right output.
+
+"The wrong type" depends on the endpoint (see bad-peer.c): the coordinator takes only
+CONTROL frames, so it gets a DATA frame (`wrong-type`); a worker takes DATA frames (and
+control from the coordinator) on its address, so it gets a Register (`register`), which
+only a coordinator accepts. A well-formed DATA frame for a job the worker does not run
+is, by design (worker.c on_data: data of an ended attempt is moot), ignored rather than
+a reason to hang up; the worker must simply survive it."""
 import os
 
 from cluster import (BAD_PEER, COORDINATOR_BIN, WEIR, WORKER_BIN, Cluster, check,
@@ -13,7 +20,8 @@ from cluster import (BAD_PEER, COORDINATOR_BIN, WEIR, WORKER_BIN, Cluster, check
                      require_binaries, run_tests, window_job)
 import subprocess
 
-MODES = ["garbage", "oversized", "truncated", "wrong-type"]
+MODES = {"coordinator": ["garbage", "oversized", "truncated", "wrong-type"],
+         "worker": ["garbage", "oversized", "truncated", "register"]}
 S = {}
 
 
@@ -37,7 +45,7 @@ def bad_peer(target_name, url):
     check(os.path.isfile(BAD_PEER) and os.access(BAD_PEER, os.X_OK),
           f"bad-peer is not built ({BAD_PEER})")
     results = {}
-    for mode in MODES:
+    for mode in MODES[target_name]:
         try:
             r = subprocess.run([BAD_PEER, url, mode], capture_output=True, text=True, timeout=30)
             results[mode] = (r.returncode, (r.stdout + r.stderr).strip()[-300:])
@@ -57,6 +65,15 @@ def the_coordinator_drops_bad_frames_on_its_worker_endpoint():
 
 def the_worker_drops_bad_frames_on_its_listen_address():
     bad_peer("worker", cluster().workers["w1"].address)
+
+
+def the_worker_survives_data_for_a_job_it_does_not_run():
+    c = cluster()
+    r = subprocess.run([BAD_PEER, c.workers["w1"].address, "wrong-type"], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode in (0, 1), f"bad-peer wrong-type: exit {r.returncode}: {r.stderr}")
+    dead = [n.name for n in c.nodes if n.name in ("coordinator", "w1") and not n.running()]
+    check(not dead, f"after a DATA frame for an unknown job: {dead} exited")
 
 
 def afterwards_the_coordinator_serves_and_a_job_runs_to_finished():
@@ -80,6 +97,7 @@ def main():
     tests = [a_coordinator_and_a_worker_come_up,
              the_coordinator_drops_bad_frames_on_its_worker_endpoint,
              the_worker_drops_bad_frames_on_its_listen_address,
+             the_worker_survives_data_for_a_job_it_does_not_run,
              afterwards_the_coordinator_serves_and_a_job_runs_to_finished]
 
     def with_logs(t):

@@ -18,6 +18,7 @@ removed at exit, also after a failure, and stale ones from a crashed run are rem
 first."""
 import atexit
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,12 +27,19 @@ from cluster import (COORDINATOR_BIN, HERE, WEIR, WORKER_BIN, Cluster, check, ch
                      check_window_output, consume, gen_events, max_lag, produce_all,
                      reference, require_binaries, run_tests, window_job)
 
-PREFIX = "weirt"            # every namespace and link this test creates starts with it
-BRIDGE = PREFIX + "br0"
-NET = "10.213.7"
-BRIDGE_IP = NET + ".1"
-NODES = {"coord": NET + ".10", "w1": NET + ".11", "w2": NET + ".12", "w3": NET + ".13"}
+# Every namespace and link of a run is named after the test's pid ("wt<pid>-w1" for a
+# namespace, "wt<pid>w1" for the root end of its veth, "wt<pid>br" for the bridge: link
+# names have at most 15 characters), so that runs on one machine (other engineers, other
+# build dirs) do not collide, and a crashed run's leftovers are recognised: their pid
+# no longer runs this script.
+TAG = f"wt{os.getpid()}"
+BRIDGE = TAG + "br"
+SHORT = {"coord": "c", "w1": "w1", "w2": "w2", "w3": "w3"}
 COORD_PORT, HTTP_PORT, WORKER_PORT = 7100, 8081, 7200
+NET = None        # "10.213.X", chosen at setup: an X no route uses
+BRIDGE_IP = None  # NET.1
+NODES = {}  # name -> IP
+
 
 NPARTS = 8
 NEVENTS = 24000
@@ -41,7 +49,7 @@ P = 4
 
 
 def ns(name):
-    return f"{PREFIX}-{name}"
+    return f"{TAG}-{name}"
 
 
 def sh(*args, check_rc=True):
@@ -51,19 +59,34 @@ def sh(*args, check_rc=True):
     return r
 
 
+def _ours_or_stale(name, sep):
+    """True for names this run made, or that a run which is no longer running made."""
+    m = re.match(r"^wt(\d+)" + sep, name)
+    if not m:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"test_multihost" not in f.read()
+    except OSError:
+        return True
+
+
 def teardown_network():
-    """Removes every namespace and link of ours (also stale ones from a crashed run)."""
+    """Removes this run's namespaces and links, and those of crashed runs."""
     r = sh("ip", "netns", "list", check_rc=False)
     for line in r.stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX + "-"):
+        if _ours_or_stale(name, "-"):
             sh("ip", "netns", "del", name, check_rc=False)  # takes its veth end (and pair)
     r = sh("ip", "-o", "link", "show", check_rc=False)
     for line in r.stdout.splitlines():
         parts = line.split(":")
         if len(parts) > 1:
             dev = parts[1].strip().split("@")[0]
-            if dev.startswith(PREFIX):
+            if _ours_or_stale(dev, r"(br|c|w\d)p?$"):
                 sh("ip", "link", "del", dev, check_rc=False)
 
 
@@ -81,15 +104,23 @@ def setup_network():
     if r.returncode != 0:
         skip(f"ip netns add failed: {r.stderr.strip()}")
     sh("ip", "netns", "del", ns("probe"))
+    global NET, BRIDGE_IP
     routes = sh("ip", "-4", "route", "show").stdout
-    if f"{NET}." in routes:
-        skip(f"{NET}.0/24 is already routed on this machine: {routes.strip()}")
+    used = set(re.findall(r"\b10\.213\.(\d+)\.", routes))
+    free = [x for x in range(1, 255) if str(x) not in used]
+    if not free:
+        skip("no free 10.213.X.0/24 subnet on this machine")
+    x = free[os.getpid() % len(free)]  # concurrent runs most likely pick different ones
+    NET = f"10.213.{x}"
+    BRIDGE_IP = NET + ".1"
+    NODES.update({"coord": NET + ".10", "w1": NET + ".11", "w2": NET + ".12",
+                  "w3": NET + ".13"})
     atexit.register(teardown_network)
     sh("ip", "link", "add", BRIDGE, "type", "bridge")
     sh("ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
     for name, ip in NODES.items():
-        n, host_end, tmp = ns(name), f"{PREFIX}-{name}", f"{PREFIX}-{name}p"
+        n, host_end, tmp = ns(name), TAG + SHORT[name], TAG + SHORT[name] + "p"
         sh("ip", "netns", "add", n)
         sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", tmp)
         sh("ip", "link", "set", tmp, "netns", n)
