@@ -14,11 +14,11 @@ only a coordinator accepts. A well-formed DATA frame for a job the worker does n
 is, by design (worker.c on_data: data of an ended attempt is moot), ignored rather than
 a reason to hang up; the worker must simply survive it."""
 import os
+import subprocess
 
 from cluster import (BAD_PEER, COORDINATOR_BIN, WEIR, WORKER_BIN, Cluster, check,
                      check_window_output, consume, gen_events, produce_all, reference,
                      require_binaries, run_tests, window_job)
-import subprocess
 
 MODES = {"coordinator": ["garbage", "oversized", "truncated", "wrong-type"],
          "worker": ["garbage", "oversized", "truncated", "register"]}

@@ -11,9 +11,9 @@ The tests share one cluster and run in order; `test_cluster.py NAME` runs one (w
 the ones it depends on failing fast)."""
 import time
 
-from cluster import (ASAN, BAD_PEER, COORDINATOR_BIN, WEIR, WORKER_BIN, Cluster, Fail,  # noqa: F401
-                     check, check_placement, check_window_output, consume, gen_events,
-                     max_lag, produce_all, reference, require_binaries, run_tests, window_job)
+from cluster import (COORDINATOR_BIN, WEIR, WORKER_BIN, Cluster, check, check_placement,
+                     check_window_output, consume, gen_events, max_lag, produce_all, reference,
+                     require_binaries, run_tests, window_job)
 
 NPARTS = 8
 NEVENTS = 40000
