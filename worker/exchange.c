@@ -122,6 +122,15 @@ bool wr_exchange_is_local(const wr_exchange *x, int subtask)
     return subtask >= 0 && subtask < x->P && x->local[subtask];
 }
 
+bool wr_exchange_uses(const wr_exchange *x, const char *address)
+{
+    for (int i = 0; i < x->P; i++) {
+        if (!x->local[i] && !strcmp(x->addr[i], address))
+            return true;
+    }
+    return false;
+}
+
 static void deadline_after(struct timespec *ts, int64_t ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);

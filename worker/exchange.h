@@ -34,6 +34,8 @@ void wr_exchange_free(wr_exchange *x);
 const char *wr_exchange_job_id(const wr_exchange *x);
 uint32_t wr_exchange_attempt(const wr_exchange *x);
 bool wr_exchange_is_local(const wr_exchange *x, int subtask);
+/* True if a subtask of this deployment runs at `address` (another worker). */
+bool wr_exchange_uses(const wr_exchange *x, const char *address);
 
 /* Sends b from local source subtask `from` to remote subtask `to`, waiting up to
  * timeout_ms (-1: as long as it takes) for a credit. On WR_OK the batch is freed. On

@@ -15,6 +15,7 @@
 #include <string.h>
 
 typedef struct peer {
+    struct wr_net *net;
     char *address;
     nng_socket sock;
     pthread_mutex_t send_mu; /* one sender at a time keeps a thread's frames in order */
@@ -31,7 +32,31 @@ struct wr_net {
     peer **peers;
     int npeers, cap_peers;
     atomic_uint_fast64_t rejected;
+    pthread_mutex_t lost_mu; /* lost_fn, closing */
+    wr_net_lost_fn lost_fn;
+    void *lost_arg;
+    bool closing;
 };
+
+void wr_net_on_lost(wr_net *n, wr_net_lost_fn fn, void *arg)
+{
+    pthread_mutex_lock(&n->lost_mu);
+    n->lost_fn = fn;
+    n->lost_arg = arg;
+    pthread_mutex_unlock(&n->lost_mu);
+}
+
+static void on_pipe_removed(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    peer *p = arg;
+    wr_net *n = p->net;
+    (void)pipe;
+    (void)ev;
+    pthread_mutex_lock(&n->lost_mu);
+    if (!n->closing && n->lost_fn)
+        n->lost_fn(n->lost_arg, p->address);
+    pthread_mutex_unlock(&n->lost_mu);
+}
 
 /* "10.0.0.2:51234" for log lines; "?" when nng does not say. */
 static void pipe_peer(nng_pipe p, char *buf, size_t size)
@@ -101,6 +126,7 @@ wr_err wr_net_start(const char *url, size_t max_message, wr_net_frame_fn fn, voi
     n->fn = fn;
     n->arg = arg;
     pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->lost_mu, NULL);
     if ((rv = nng_pull0_open(&n->pull)) != 0) {
         free(n);
         return wr_fail(eb, WR_EIO, "cannot open a socket: %s", nng_strerror(rv));
@@ -161,6 +187,8 @@ static peer *get_peer(wr_net *n, const char *address, wr_err *err, wr_errbuf *eb
         *err = wr_fail(eb, WR_EIO, "cannot open a socket to %s: %s", address, nng_strerror(rv));
         return NULL;
     }
+    p->net = n;
+    nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, p);
     nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, n->max_message);
     nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
@@ -213,6 +241,9 @@ void wr_net_free(wr_net *n)
 {
     if (!n)
         return;
+    pthread_mutex_lock(&n->lost_mu);
+    n->closing = true;
+    pthread_mutex_unlock(&n->lost_mu);
     nng_close(n->pull);
     if (n->thread_started)
         pthread_join(n->thread, NULL);
@@ -224,5 +255,6 @@ void wr_net_free(wr_net *n)
     }
     free(n->peers);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->lost_mu);
     free(n);
 }

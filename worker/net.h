@@ -8,8 +8,9 @@
  * serving everyone else. Every socket has NNG_OPT_RECVMAXSZ = max_message.
  *
  * Order: frames from one sending thread to one address arrive in order (one PUSH socket
- * and one connection per address). A lost connection loses what was in flight; the
- * coordinator's failure handling restarts the job (at-least-once until checkpoints).
+ * and one connection per address). A lost connection may lose what was in flight: the
+ * lost-connection callback lets the worker fail the deployments that sent there, and the
+ * coordinator restarts the job (at-least-once until checkpoints).
  *
  * Threads: wr_net_send from any thread; the callback runs on the receive thread.
  */
@@ -37,6 +38,12 @@ wr_err wr_net_start(const char *url, size_t max_message, wr_net_frame_fn fn, voi
  * down or its buffers are full; WR_ETIMEDOUT / WR_EIO with the reason. */
 wr_err wr_net_send(wr_net *n, const char *address, const void *frame, size_t len,
                    int64_t send_timeout_ms, wr_errbuf *eb);
+
+/* Called (on an nng thread) when an established connection to `address` closes: a peer
+ * died, the network failed, or the peer refused a frame. Frames in flight on it may be
+ * lost, so whoever sent data there must not go on as if nothing happened. */
+typedef void (*wr_net_lost_fn)(void *arg, const char *address);
+void wr_net_on_lost(wr_net *n, wr_net_lost_fn fn, void *arg);
 
 /* Messages refused so far (failed to decode or refused by the callback). */
 uint64_t wr_net_rejected(const wr_net *n);

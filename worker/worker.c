@@ -38,6 +38,7 @@ typedef struct deployment {
     wr_plan plan;
     int P;
     char **addresses;
+    char **worker_ids; /* of each subtask's worker */
     bool *here;
     wr_part_offsets *parts;
     int *part_subtask;
@@ -261,7 +262,10 @@ static void deployment_free(deployment *d)
     wr_exchange_free(d->x);
     for (int i = 0; d->addresses && i < d->P; i++)
         free(d->addresses[i]);
+    for (int i = 0; d->worker_ids && i < d->P; i++)
+        free(d->worker_ids[i]);
     free(d->addresses);
+    free(d->worker_ids);
     free(d->here);
     free(d->parts);
     free(d->part_subtask);
@@ -383,17 +387,19 @@ static deployment *deployment_new(wr_worker *w, const Weir__Deploy *m, wr_errbuf
     if (wr_plan_build(d->spec, P, &d->plan, eb) != WR_OK)
         goto fail;
     d->addresses = calloc((size_t)P, sizeof *d->addresses);
+    d->worker_ids = calloc((size_t)P, sizeof *d->worker_ids);
     d->here = calloc((size_t)P, sizeof *d->here);
     d->parts = calloc(m->n_partitions + 1, sizeof *d->parts);
     d->part_subtask = calloc(m->n_partitions + 1, sizeof *d->part_subtask);
-    if (!d->addresses || !d->here || !d->parts || !d->part_subtask) {
+    if (!d->addresses || !d->worker_ids || !d->here || !d->parts || !d->part_subtask) {
         wr_fail(eb, WR_ENOMEM, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < m->n_placement; i++) {
         const Weir__SubtaskPlacement *pl = m->placement[i];
         d->addresses[pl->subtask] = strdup(pl->data_address);
-        if (!d->addresses[pl->subtask]) {
+        d->worker_ids[pl->subtask] = strdup(pl->worker_id);
+        if (!d->addresses[pl->subtask] || !d->worker_ids[pl->subtask]) {
             wr_fail(eb, WR_ENOMEM, "out of memory");
             goto fail;
         }
@@ -804,6 +810,32 @@ static bool on_frame(void *arg, wr_frame *f, const char *peer)
     return true;
 }
 
+/* A connection to another worker closed: frames this worker sent there may be lost, so
+ * every running deployment that sends there fails now (and the job restarts) rather than
+ * going on with a hole in its data. */
+static void on_lost(void *arg, const char *address)
+{
+    wr_worker *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    for (deployment *d = w->deps; d; d = d->next) {
+        const char *peer = address;
+        char msg[WR_ERRBUF_SIZE];
+        if (!d->job || d->ended || d->cancel_requested || !wr_exchange_uses(d->x, address))
+            continue;
+        for (int i = 0; i < d->P; i++) {
+            if (!d->here[i] && !strcmp(d->addresses[i], address))
+                peer = d->worker_ids[i];
+        }
+        snprintf(msg, sizeof msg,
+                 "the connection to worker %s (%s) was lost; records in flight to it may be lost",
+                 peer, address);
+        wr_log(WR_LOG_WARN, "worker", "job %s attempt %u: %s", d->job_id, d->attempt, msg);
+        wr_job_fail(d->job, WR_EIO, msg);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 static char *advertise_default(const char *listen)
@@ -871,6 +903,7 @@ wr_err wr_worker_start(const wr_worker_options *o, wr_worker **out, wr_errbuf *e
         wr_worker_free(w);
         return e;
     }
+    wr_net_on_lost(w->net, on_lost, w);
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
