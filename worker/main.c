@@ -7,7 +7,6 @@
 #include "wire.h"
 #include "worker.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,11 +134,6 @@ int main(int argc, char **argv)
         }
         o.max_message = (size_t)size;
     }
-
-    /* as in `weir local` (cli/local.c): keep freed heap, trim only above 64 MiB, so window
-     * state that is freed and allocated again does not churn page mappings */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    mallopt(M_TOP_PAD, 16 << 20);
 
     /* signals are taken by sigwait below, not by any thread */
     sigemptyset(&set);
