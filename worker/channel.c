@@ -4,6 +4,7 @@
  * One mutex per inbox is enough: traffic is per batch (hundreds of records), not per
  * record, so the lock is taken a few thousand times a second.
  */
+#include "deadline.h"
 #include "channel.h"
 
 #include <errno.h>
@@ -83,8 +84,6 @@ void wr_inbox_free(wr_inbox *in)
     free(in);
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms);
-
 wr_err wr_inbox_send(wr_inbox *in, int ch, wr_batch *b)
 {
     return wr_inbox_send_wait(in, ch, b, -1);
@@ -96,7 +95,7 @@ wr_err wr_inbox_send_wait(wr_inbox *in, int ch, wr_batch *b, int64_t timeout_ms)
     struct timespec deadline;
 
     if (timeout_ms >= 0)
-        deadline_after(&deadline, timeout_ms);
+        wr_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&in->mu);
     while (!in->canceled && r->count == in->capacity) {
         if (timeout_ms < 0) {
@@ -136,23 +135,12 @@ wr_err wr_inbox_try_send(wr_inbox *in, int ch, wr_batch *b)
     return e;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 int wr_inbox_recv(wr_inbox *in, wr_batch **out, int64_t timeout_ms)
 {
     struct timespec deadline;
 
     if (timeout_ms >= 0)
-        deadline_after(&deadline, timeout_ms);
+        wr_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&in->mu);
     for (;;) {
         if (in->canceled) {

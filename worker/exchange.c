@@ -1,6 +1,7 @@
 /*
  * exchange.c — remote channels of a deployment with credits (see exchange.h).
  */
+#include "deadline.h"
 #include "exchange.h"
 #include "credit.h"
 #include "wire.h"
@@ -131,17 +132,6 @@ bool wr_exchange_uses(const wr_exchange *x, const char *address)
     return false;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 wr_err wr_exchange_send(wr_exchange *x, int from, int to, wr_batch *b, int64_t timeout_ms,
                         wr_errbuf *eb)
 {
@@ -156,7 +146,7 @@ wr_err wr_exchange_send(wr_exchange *x, int from, int to, wr_batch *b, int64_t t
     if (!x->canceled && tx->credits <= 0) {
         t0 = mono_ns();
         if (timeout_ms >= 0)
-            deadline_after(&deadline, timeout_ms);
+            wr_deadline_after(&deadline, timeout_ms);
         while (!x->canceled && tx->credits <= 0) {
             if (timeout_ms < 0) {
                 pthread_cond_wait(&x->cv, &x->mu);

@@ -1,6 +1,7 @@
 /*
  * job.c — the in-process job runtime: checks, wiring, threads, completion.
  */
+#include "deadline.h"
 #include "job-internal.h"
 #include "log.h"
 
@@ -272,15 +273,8 @@ wr_err wr_job_wait(wr_job *job, int64_t timeout_ms, wr_errbuf *eb)
     struct timespec deadline;
     wr_err e;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
-    }
+    if (timeout_ms >= 0)
+        wr_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&job->mu);
     while (job->running > 0) {
         if (timeout_ms < 0) {
