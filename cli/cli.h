@@ -19,6 +19,7 @@ int wr_cli_status(int argc, char **argv);
 int wr_cli_cancel(int argc, char **argv);
 int wr_cli_stop(int argc, char **argv);
 int wr_cli_workers(int argc, char **argv);
+int wr_cli_checkpoints(int argc, char **argv);
 
 /* Parses a decimal int in [lo, hi]. */
 bool wr_cli_parse_int(const char *s, int lo, int hi, int *out);

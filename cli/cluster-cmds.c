@@ -1,6 +1,7 @@
 /*
  * cluster-cmds.c — the verbs that talk to a running coordinator over its REST API
- * (docs/rest-api.md): `weir submit`, `list`, `status`, `cancel`, `workers`.
+ * (docs/rest-api.md): `weir submit`, `list`, `status`, `cancel`, `stop`, `workers`,
+ * `checkpoints`.
  *
  * Every verb takes `--coordinator URL` (else $WEIR_COORDINATOR, else
  * http://127.0.0.1:8081) and `--json` (print the server's JSON body, on one line,
@@ -92,6 +93,43 @@ static void fmt_duration(char *buf, size_t cap, double ms)
         snprintf(buf, cap, "%lldh%02lldm", s / 3600, s % 3600 / 60);
     else
         snprintf(buf, cap, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* A short duration: "412ms", "1.3s", then as fmt_duration ("2m05s", "3h07m"). */
+static void fmt_short_duration(char *buf, size_t cap, double ms)
+{
+    if (ms < 0)
+        ms = 0;
+    if (ms < 1000)
+        snprintf(buf, cap, "%.0fms", floor(ms));
+    else if (ms < 60000)
+        snprintf(buf, cap, "%.1fs", floor(ms / 100) / 10);
+    else
+        fmt_duration(buf, cap, ms);
+}
+
+/* A byte count: "512 B", "12.3 KiB", "12.3 MiB", "1.0 GiB", "2.5 TiB". */
+static void fmt_bytes(char *buf, size_t cap, double n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = -1;
+
+    if (n < 1024) {
+        snprintf(buf, cap, "%.0f B", n < 0 ? 0 : n);
+        return;
+    }
+    while (n >= 1024 && u < 4) {
+        n /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", n, units[u]);
+}
+
+static double wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000 + (double)(ts.tv_nsec / 1000000);
 }
 
 /* Parses "30s", "500ms", "5m", "1h", "1.5s" or plain seconds into ms (> 0). */
@@ -484,7 +522,7 @@ static int status_usage(void)
     return 2;
 }
 
-/* One "Key:   value" line of a block whose keys are padded to 16 columns. */
+/* One "Key:   value" line of a block whose keys are padded to 17 columns. */
 static void kv(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void kv(const char *key, const char *fmt, ...)
@@ -497,7 +535,7 @@ static void kv(const char *key, const char *fmt, ...)
     vsnprintf(val, sizeof val, fmt, ap);
     va_end(ap);
     clean = clean_dup(val);
-    printf("%-16s%s\n", key, clean);
+    printf("%-17s%s\n", key, clean);
     free(clean);
 }
 
@@ -518,6 +556,69 @@ static void fmt_wallclock(char *buf, size_t cap, double ms, bool with_ms)
         snprintf(buf, cap, "%s.%03u %s", tmp, frac, zone);
     else
         snprintf(buf, cap, "%s %s", tmp, zone);
+}
+
+/* The checkpoint's id as "#12" ("#?" when missing). */
+static void fmt_checkpoint_id(char *buf, size_t cap, const cJSON *ck)
+{
+    double id;
+
+    if (jnum(ck, "id", &id))
+        snprintf(buf, cap, "#%.0f", id);
+    else
+        snprintf(buf, cap, "#?");
+}
+
+/* The status lines about checkpoints: the newest checkpoint of the history, and the one
+ * the current attempt restored. ck is the job's "checkpoints" object (or NULL). */
+static void print_checkpoint_status(const cJSON *ck)
+{
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(ck, "last");
+    const char *status = jstr(last, "status"), *reason = jstr(last, "reason");
+    char id[48], age[64], took[64], size[48], up[48];
+    double trigger, duration, v, failures;
+    bool has_trigger, has_duration;
+
+    if (!cJSON_IsObject(last)) {
+        kv("Last checkpoint:", "none");
+    } else {
+        fmt_checkpoint_id(id, sizeof id, last);
+        has_trigger = jnum(last, "trigger_unix_ms", &trigger);
+        has_duration = jnum(last, "duration_ms", &duration);
+        snprintf(age, sizeof age, "-");
+        if (has_trigger)
+            fmt_short_duration(age, sizeof age,
+                               wall_now_ms() - trigger - (has_duration ? duration : 0));
+        snprintf(took, sizeof took, "-");
+        if (has_duration)
+            fmt_short_duration(took, sizeof took, duration);
+        snprintf(size, sizeof size, "-");
+        if (jnum(last, "state_bytes", &v))
+            fmt_bytes(size, sizeof size, v);
+        snprintf(up, sizeof up, "-");
+        if (jnum(last, "uploaded_bytes", &v))
+            fmt_bytes(up, sizeof up, v);
+        if (status && !strcmp(status, "IN_PROGRESS")) {
+            char acks[32], tasks[32];
+            fmt_int(acks, sizeof acks, last, "acks");
+            fmt_int(tasks, sizeof tasks, last, "tasks");
+            kv("Last checkpoint:", "%s IN_PROGRESS for %s, %s/%s tasks acknowledged", id, age, acks,
+               tasks);
+        } else if (status && !strcmp(status, "FAILED")) {
+            char streak[48] = "";
+            if (!jnum(ck, "consecutive_failures", &failures))
+                failures = 0;
+            if (failures > 1)
+                snprintf(streak, sizeof streak, " (%.0f in a row)", failures);
+            kv("Last checkpoint:", "%s FAILED %s ago, after %s: %s%s", id, age, took,
+               reason && *reason ? reason : "no reason given", streak);
+        } else {
+            kv("Last checkpoint:", "%s %s %s ago, took %s, %s (uploaded %s)", id,
+               status ? status : "-", age, took, size, up);
+        }
+    }
+    if (jnum(ck, "restored_from", &v))
+        kv("Restored from:", "#%.0f", v);
 }
 
 static void print_stats(const cJSON *st)
@@ -649,6 +750,7 @@ int wr_cli_status(int argc, char **argv)
         kv("Submitted:", "%s", buf);
     }
     kv("Last failure:", "%s", failure && *failure ? failure : "none");
+    print_checkpoint_status(cJSON_GetObjectItemCaseSensitive(doc, "checkpoints"));
 
     st = cJSON_GetObjectItemCaseSensitive(doc, "stats");
     printf("\n");
@@ -658,6 +760,106 @@ int wr_cli_status(int argc, char **argv)
         printf("No statistics yet.\n");
     printf("\n");
     print_tasks(cJSON_GetObjectItemCaseSensitive(doc, "tasks"));
+    cJSON_Delete(doc);
+    return 0;
+}
+
+/* ---- weir checkpoints ------------------------------------------------------------- */
+
+static int checkpoints_usage(void)
+{
+    fprintf(stderr, "usage: weir checkpoints JOB [--coordinator URL] [--json]\n");
+    return 2;
+}
+
+/* The REASON cell: why it failed; for a completed checkpoint discarded because its state
+ * failed a checksum, "corrupt: " and why; else "-". The caller frees. */
+static char *checkpoint_reason(const cJSON *ck)
+{
+    const char *reason = jstr(ck, "reason");
+    const cJSON *corrupt = cJSON_GetObjectItemCaseSensitive(ck, "corrupt");
+    char *out;
+
+    if (cJSON_IsTrue(corrupt)) {
+        if (asprintf(&out, "corrupt: %s", reason && *reason ? reason : "discarded") < 0)
+            oom();
+        return out;
+    }
+    return clean_dup(reason && *reason ? reason : "-");
+}
+
+int wr_cli_checkpoints(int argc, char **argv)
+{
+    cluster_opts o = {0};
+    const char *job = NULL;
+    const cJSON *hist, *ck;
+    table t = {.ncols = 8};
+    char target[1024];
+    cJSON *doc;
+    double v;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        int c = common_opt(&o, argc, argv, &i);
+        if (c < 0 || (c == 0 && (argv[i][0] == '-' || job)))
+            return checkpoints_usage();
+        if (c == 0)
+            job = argv[i];
+    }
+    if (!job || !*job)
+        return checkpoints_usage();
+    rc = resolve_coordinator(&o, "checkpoints");
+    if (rc)
+        return rc;
+    if (!job_target(target, sizeof target, job, "/checkpoints"))
+        return 1;
+    if (get_or_print(&o, target, &doc))
+        return 1;
+    if (!doc)
+        return 0;
+    hist = cJSON_GetObjectItemCaseSensitive(doc, "history");
+    if (!cJSON_IsArray(hist)) {
+        fprintf(stderr, "weir: bad response from the coordinator at %s: no \"history\" array\n",
+                o.coordinator);
+        cJSON_Delete(doc);
+        return 1;
+    }
+    if (jnum(doc, "restored_from", &v))
+        printf("restored from checkpoint %.0f\n", v);
+    if (cJSON_GetArraySize(hist) == 0) {
+        printf("No checkpoints.\n");
+        cJSON_Delete(doc);
+        return 0;
+    }
+    table_row(&t, "ID", "STATUS", "ATTEMPT", "TRIGGERED", "DURATION", "SIZE", "UPLOADED", "REASON");
+    cJSON_ArrayForEach(ck, hist)
+    {
+        char id[32], att[32], when[32], dur[32], size[32], up[32];
+        char *status = str_or_dash(ck, "status"), *reason = checkpoint_reason(ck);
+
+        fmt_int(id, sizeof id, ck, "id");
+        fmt_int(att, sizeof att, ck, "attempt");
+        snprintf(when, sizeof when, "-");
+        if (jnum(ck, "trigger_unix_ms", &v)) {
+            time_t secs = (time_t)(v / 1000);
+            struct tm tm;
+            if (localtime_r(&secs, &tm))
+                strftime(when, sizeof when, "%H:%M:%S", &tm);
+        }
+        snprintf(dur, sizeof dur, "-");
+        if (jnum(ck, "duration_ms", &v))
+            fmt_short_duration(dur, sizeof dur, v);
+        snprintf(size, sizeof size, "-");
+        if (jnum(ck, "state_bytes", &v))
+            fmt_bytes(size, sizeof size, v);
+        snprintf(up, sizeof up, "-");
+        if (jnum(ck, "uploaded_bytes", &v))
+            fmt_bytes(up, sizeof up, v);
+        table_row(&t, id, status, att, when, dur, size, up, reason);
+        free(status);
+        free(reason);
+    }
+    table_print(&t, stdout);
     cJSON_Delete(doc);
     return 0;
 }

@@ -41,6 +41,7 @@ static int usage(FILE *f)
            "  stop JOB                        finish a job: stop reading, write what is in flight\n"
            "  cancel JOB                      cancel a job\n"
            "  workers                         the registered workers and their slots\n"
+           "  checkpoints JOB                 a job's checkpoint history\n"
            "  dev-kafka [--port P] [--topic NAME:PARTITIONS ...]\n"
            "                                  run an embedded Kafka-protocol broker\n"
            "  version                         print the version\n"
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
         return wr_cli_stop(argc - 2, argv + 2);
     if (!strcmp(verb, "workers"))
         return wr_cli_workers(argc - 2, argv + 2);
+    if (!strcmp(verb, "checkpoints"))
+        return wr_cli_checkpoints(argc - 2, argv + 2);
     if (!strcmp(verb, "dev-kafka"))
         return wr_cli_dev_kafka(argc - 2, argv + 2);
     if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {

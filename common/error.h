@@ -26,7 +26,8 @@
     X(WR_ECLOSED, "closed")                                                                        \
     X(WR_ETIMEDOUT, "timed out")                                                                   \
     X(WR_ECANCELED, "canceled")                                                                    \
-    X(WR_EUNSUPPORTED, "unsupported")
+    X(WR_EUNSUPPORTED, "unsupported")                                                              \
+    X(WR_ECORRUPT, "checksum mismatch")
 
 typedef enum wr_err {
 #define WR_ERR_ENUM(name, text) name,

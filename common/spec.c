@@ -1701,7 +1701,8 @@ static const char *const top_fields[] = {
     "pipeline", "sinks",       "late_data",       "dead_letter", "state",  NULL};
 static const char *const state_fields[] = {"memory", "dir", "write_buffer", "block_cache", NULL};
 
-static const char *const checkpoint_fields[] = {"interval", "timeout", "retained", "storage", NULL};
+static const char *const checkpoint_fields[] = {
+    "interval", "timeout", "retained", "storage", "min_pause", "tolerable_failures", NULL};
 enum { L_MAX_RECORD, L_BATCH_BYTES, L_BATCH_RECORDS, L_CHANNEL, L_CONSUMER_Q, L_PRODUCER_Q };
 static const char *const limits_fields[] = {"max_record_bytes",
                                             "batch_bytes",
@@ -1731,6 +1732,10 @@ static void parse_checkpoint(ctx *c, yaml_node_t *n, wr_checkpoint_spec *cp)
             get_int32(c, v, "retained", 1, 1000000, &cp->retained);
         if ((v = fs.val[3]))
             get_str(c, v, "storage", &cp->storage);
+        if ((v = fs.val[4]))
+            get_dur(c, v, "min_pause", 0, &cp->min_pause_ms);
+        if ((v = fs.val[5]))
+            get_int32(c, v, "tolerable_failures", 0, 1000000, &cp->tolerable_failures);
     }
     pop(c, o);
 }
@@ -2234,6 +2239,7 @@ wr_err wr_spec_parse(const char *name, const char *text, size_t len, wr_job_spec
         spec->max_parallelism = 128;
         spec->checkpoint.timeout_ms = 10 * 60 * 1000;
         spec->checkpoint.retained = 3;
+        spec->checkpoint.tolerable_failures = 3;
         spec->limits.max_record_bytes = MIB;
         spec->limits.batch_bytes = 32 * KIB;
         spec->limits.batch_records = 1024;

@@ -159,10 +159,12 @@ typedef struct wr_sink_spec {
 } wr_sink_spec;
 
 typedef struct wr_checkpoint_spec {
-    int64_t interval_ms; /* default 0 = off */
-    int64_t timeout_ms;  /* default 600000 */
-    int retained;        /* default 3 */
-    char *storage;       /* default NULL */
+    int64_t interval_ms;    /* default 0 = off */
+    int64_t timeout_ms;     /* default 600000 */
+    int retained;           /* default 3 */
+    char *storage;          /* default NULL: the coordinator's --checkpoint-storage */
+    int64_t min_pause_ms;   /* default 0: least time from one checkpoint's end to the next */
+    int tolerable_failures; /* default 3: consecutive failed checkpoints before the job fails */
 } wr_checkpoint_spec;
 
 /* `limits:` — the bounds on every place data can pile up. Defaults in docs/job-spec.md. */

@@ -227,6 +227,57 @@ static wr_err check_deploy(const Weir__Deploy *m, wr_errbuf *eb)
     return e;
 }
 
+/* A stage-1 ack's state: file names and storage paths that could never escape the
+ * directories they are used in, and key groups in range. */
+static wr_err check_ack(const char *what, const Weir__CheckpointAck *m, uint32_t parallelism,
+                        wr_errbuf *eb)
+{
+    wr_err e;
+
+    if ((e = check_id(what, "job_id", m->job_id, eb)) ||
+        (e = check_subtask(what, "subtask", m->subtask, parallelism, eb)))
+        return e;
+    if (m->checkpoint_id < 1)
+        return wr_fail(eb, WR_EMALFORMED, "%s: checkpoint_id 0", what);
+    if (m->stage > 1)
+        return wr_fail(eb, WR_EMALFORMED, "%s: stage %u is not 0 or 1", what, m->stage);
+    if (m->has_state && (m->kg_first < 0 || m->kg_first > m->kg_last || m->kg_last > 65535))
+        return wr_fail(eb, WR_EMALFORMED, "%s: key groups [%d, %d] out of range", what,
+                       (int)m->kg_first, (int)m->kg_last);
+    for (size_t i = 0; i < m->n_files; i++) {
+        const Weir__StateFile *f = m->files[i];
+        const char *n = f->name ? f->name : "", *p = f->path ? f->path : "";
+        if (!*n || strchr(n, '/') || !strcmp(n, ".") || !strcmp(n, "..") || strlen(n) > 255)
+            return wr_fail(eb, WR_EMALFORMED, "%s: file %zu has a bad name '%.64s'", what, i, n);
+        if (!*p || *p == '/' || strstr(p, "..") || strlen(p) > 1024)
+            return wr_fail(eb, WR_EMALFORMED, "%s: file '%s' has a bad storage path '%.64s'", what,
+                           n, p);
+    }
+    return WR_OK;
+}
+
+static wr_err check_restore(const Weir__Deploy *m, wr_errbuf *eb)
+{
+    wr_err e;
+
+    if (m->n_restore > m->parallelism)
+        return wr_fail(eb, WR_EMALFORMED, "Deploy: %zu restore entries for a parallelism of %u",
+                       m->n_restore, m->parallelism);
+    if (m->n_restore > 0 && m->restore_checkpoint == 0)
+        return wr_fail(eb, WR_EMALFORMED, "Deploy: restore entries without restore_checkpoint");
+    for (size_t i = 0; i < m->n_restore; i++) {
+        if ((e = check_ack("Deploy: restore", m->restore[i], m->parallelism, eb)))
+            return e;
+        if (m->restore[i]->checkpoint_id != m->restore_checkpoint || m->restore[i]->stage != 1)
+            return wr_fail(eb, WR_EMALFORMED,
+                           "Deploy: restore entry %zu is not stage 1 of checkpoint %llu", i,
+                           (unsigned long long)m->restore_checkpoint);
+    }
+    if (strlen(m->checkpoint_storage) > 1024)
+        return wr_fail(eb, WR_EMALFORMED, "Deploy: checkpoint_storage is longer than 1024 bytes");
+    return WR_OK;
+}
+
 static wr_err check_control(const Weir__Control *c, wr_errbuf *eb)
 {
     switch (c->body_case) {
@@ -238,8 +289,27 @@ static wr_err check_control(const Weir__Control *c, wr_errbuf *eb)
         return check_task_report("TaskReport", c->task_report, eb);
     case WEIR__CONTROL__BODY_REGISTER_ACK:
         return check_id("RegisterAck", "worker_id", c->register_ack->worker_id, eb);
-    case WEIR__CONTROL__BODY_DEPLOY:
-        return check_deploy(c->deploy, eb);
+    case WEIR__CONTROL__BODY_DEPLOY: {
+        wr_err e = check_deploy(c->deploy, eb);
+        return e ? e : check_restore(c->deploy, eb);
+    }
+    case WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT:
+        if (c->trigger_checkpoint->checkpoint_id < 1)
+            return wr_fail(eb, WR_EMALFORMED, "TriggerCheckpoint: checkpoint_id 0");
+        return check_id("TriggerCheckpoint", "job_id", c->trigger_checkpoint->job_id, eb);
+    case WEIR__CONTROL__BODY_CHECKPOINT_COMPLETE:
+        return check_id("CheckpointComplete", "job_id", c->checkpoint_complete->job_id, eb);
+    case WEIR__CONTROL__BODY_CHECKPOINT_ACK:
+        return check_ack("CheckpointAck", c->checkpoint_ack, MAX_PARALLELISM, eb);
+    case WEIR__CONTROL__BODY_CHECKPOINT_DECLINE: {
+        const Weir__CheckpointDecline *d = c->checkpoint_decline;
+        wr_err e = check_id("CheckpointDecline", "job_id", d->job_id, eb);
+        if (!e)
+            e = check_subtask("CheckpointDecline", "subtask", d->subtask, MAX_PARALLELISM, eb);
+        if (!e && strlen(d->reason) > 4096)
+            e = wr_fail(eb, WR_EMALFORMED, "CheckpointDecline: reason longer than 4096 bytes");
+        return e;
+    }
     case WEIR__CONTROL__BODY_CANCEL:
         return check_id("Cancel", "job_id", c->cancel->job_id, eb);
     case WEIR__CONTROL__BODY_STOP:

@@ -47,7 +47,12 @@ void wr_cluster_config_defaults(wr_cluster_config *cfg)
     cfg->heartbeat_timeout_ms = 5000;
     cfg->heartbeat_interval_ms = 1000;
     cfg->restart_delay_ms = 1000;
-    cfg->max_restarts = 10;
+    cfg->restart_delay_max_ms = 60000;
+    cfg->restart_multiplier = 2.0;
+    cfg->restart_reset_ms = 600000;
+    cfg->max_failures_per_interval = 10;
+    cfg->failure_rate_interval_ms = 300000;
+    cfg->max_restarts = -1;
     cfg->slot_timeout_ms = 60000;
     cfg->id_seed = 0;
 }
@@ -149,8 +154,8 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static void push_action(wr_cluster *c, wr_caction_kind kind, int worker, const char *job_id,
-                        uint32_t attempt)
+static wr_caction *push_action(wr_cluster *c, wr_caction_kind kind, int worker, const char *job_id,
+                               uint32_t attempt)
 {
     wr_caction *a;
 
@@ -166,7 +171,7 @@ static void push_action(wr_cluster *c, wr_caction_kind kind, int worker, const c
             int cap = c->capactions ? c->capactions * 2 : 16;
             wr_caction *na = realloc(c->actions, (size_t)cap * sizeof *na);
             if (!na)
-                return; /* dropped: see the file comment */
+                return NULL; /* dropped: see the file comment */
             c->actions = na;
             c->capactions = cap;
         }
@@ -178,6 +183,7 @@ static void push_action(wr_cluster *c, wr_caction_kind kind, int worker, const c
     if (job_id)
         snprintf(a->job_id, sizeof a->job_id, "%s", job_id);
     a->attempt = attempt;
+    return a;
 }
 
 static wr_cjob *find_job(const wr_cluster *c, const char *id)
@@ -206,10 +212,18 @@ static wr_cdeploy *deploy_on(wr_cjob *j, int w)
     return NULL;
 }
 
-static void set_state(wr_cjob *j, int64_t now, wr_cjob_state s)
+static void save_job(wr_cluster *c, const wr_cjob *j)
+{
+    push_action(c, WR_CACT_SAVE_JOB, -1, j->id, j->attempt);
+}
+
+static void set_state(wr_cluster *c, wr_cjob *j, int64_t now, wr_cjob_state s)
 {
     j->state = s;
     j->state_since = now;
+    if (s != WR_CJOB_RUNNING && wr_ckc_running(j->ck))
+        wr_ckc_stop(j->ck, now, s == WR_CJOB_FINISHED ? "job finished" : "job no longer running");
+    save_job(c, j);
 }
 
 /* Replaces j->failure with reason (owned; NULL keeps the old one). */
@@ -240,6 +254,9 @@ static void free_job(wr_cjob *j)
     free(j->failure);
     free(j->worker_of);
     free(j->parts);
+    free(j->checkpoint_storage);
+    free(j->fail_times);
+    wr_ckc_free(j->ck);
     free_deploys(j);
     free(j);
 }
@@ -286,6 +303,14 @@ static bool all_terminal(const wr_cjob *j)
     return true;
 }
 
+static bool all_running(const wr_cjob *j)
+{
+    for (int d = 0; d < j->ndeploys; d++)
+        if (j->deploys[d].state != WR_CTASK_RUNNING)
+            return false;
+    return j->ndeploys > 0;
+}
+
 static bool all_finished(const wr_cjob *j)
 {
     for (int d = 0; d < j->ndeploys; d++)
@@ -302,6 +327,69 @@ static void cancel_live_deploys(wr_cluster *c, wr_cjob *j)
             push_action(c, WR_CACT_CANCEL, j->deploys[d].worker, j->id, j->attempt);
 }
 
+/* Failures of j within the failure-rate interval ending now. */
+static int recent_failures(const wr_cluster *c, const wr_cjob *j, int64_t now)
+{
+    int n = 0;
+    for (int i = 0; i < j->nfail_times; i++)
+        n += now - j->fail_times[i] < c->cfg.failure_rate_interval_ms;
+    return n;
+}
+
+/* Remembers a failure of j at `now` (for the failure rate and for placement). */
+static void note_failure(wr_cluster *c, wr_cjob *j, int64_t now)
+{
+    int cap = c->cfg.max_failures_per_interval + 1;
+
+    j->failed_at = now;
+    if (cap < 1 || !j->fail_times)
+        return;
+    if (j->nfail_times < cap) {
+        j->fail_times[j->nfail_times++] = now;
+        return;
+    }
+    memmove(j->fail_times, j->fail_times + 1, (size_t)(cap - 1) * sizeof *j->fail_times);
+    j->fail_times[cap - 1] = now;
+}
+
+/* The restart strategy, once a failed attempt has stopped everywhere: RESTARTING after
+ * the backoff, or FAILED when the failure rate or max_restarts is exceeded. */
+static void restart_or_fail(wr_cluster *c, wr_cjob *j, int64_t now)
+{
+    const wr_cluster_config *cfg = &c->cfg;
+    int recent = recent_failures(c, j, now);
+    char secs[32];
+    int64_t delay;
+
+    if (cfg->max_failures_per_interval >= 0 && recent > cfg->max_failures_per_interval) {
+        fmt_seconds(secs, sizeof secs, cfg->failure_rate_interval_ms);
+        set_failure(j, dup_printf("%d failures within %s s exceed the failure rate limit "
+                                  "(max %d); last failure: %s",
+                                  recent, secs, cfg->max_failures_per_interval,
+                                  j->failure ? j->failure : "unknown"));
+        set_state(c, j, now, WR_CJOB_FAILED);
+        return;
+    }
+    if (cfg->max_restarts >= 0 && j->restarts >= cfg->max_restarts) {
+        set_failure(j, dup_printf("restarted %d times; last failure: %s", j->restarts,
+                                  j->failure ? j->failure : "unknown"));
+        set_state(c, j, now, WR_CJOB_FAILED);
+        return;
+    }
+    if (j->deployed_at && j->failed_at - j->deployed_at >= cfg->restart_reset_ms)
+        j->consecutive = 0;
+    delay = cfg->restart_delay_ms;
+    for (int i = 0; i < j->consecutive && delay < cfg->restart_delay_max_ms; i++)
+        delay = (int64_t)((double)delay *
+                          (cfg->restart_multiplier > 1.0 ? cfg->restart_multiplier : 1.0));
+    if (delay > cfg->restart_delay_max_ms)
+        delay = cfg->restart_delay_max_ms;
+    j->consecutive++;
+    set_state(c, j, now, WR_CJOB_RESTARTING);
+    j->restart_at = now + delay;
+    j->waiting_since = j->restart_at;
+}
+
 /* Moves a FAILING or CANCELING job on once every deployment is terminal; a RUNNING job
  * once every deployment finished. */
 static void job_settle(wr_cluster *c, wr_cjob *j, int64_t now)
@@ -309,24 +397,16 @@ static void job_settle(wr_cluster *c, wr_cjob *j, int64_t now)
     switch (j->state) {
     case WR_CJOB_RUNNING:
         if (all_finished(j))
-            set_state(j, now, WR_CJOB_FINISHED);
+            set_state(c, j, now, WR_CJOB_FINISHED);
         break;
     case WR_CJOB_FAILING:
         if (!all_terminal(j))
             break;
-        if (j->restarts >= c->cfg.max_restarts) {
-            set_failure(j, dup_printf("restarted %d times; last failure: %s", j->restarts,
-                                      j->failure ? j->failure : "unknown"));
-            set_state(j, now, WR_CJOB_FAILED);
-        } else {
-            set_state(j, now, WR_CJOB_RESTARTING);
-            j->restart_at = now + c->cfg.restart_delay_ms;
-            j->waiting_since = j->restart_at;
-        }
+        restart_or_fail(c, j, now);
         break;
     case WR_CJOB_CANCELING:
         if (all_terminal(j))
-            set_state(j, now, WR_CJOB_CANCELED);
+            set_state(c, j, now, WR_CJOB_CANCELED);
         break;
     default:
         break;
@@ -340,7 +420,8 @@ static void deploy_ended(wr_cluster *c, wr_cjob *j, int64_t now, wr_ctask_state 
     if (j->state == WR_CJOB_RUNNING && state != WR_CTASK_FINISHED) {
         set_failure(j, reason);
         reason = NULL;
-        set_state(j, now, WR_CJOB_FAILING);
+        note_failure(c, j, now);
+        set_state(c, j, now, WR_CJOB_FAILING);
         cancel_live_deploys(c, j);
     }
     free(reason);
@@ -395,7 +476,10 @@ static wr_err try_deploy(wr_cluster *c, wr_cjob *j, int64_t now, wr_errbuf *eb)
     for (int w = 0; w < c->nworkers; w++) {
         sw[w].slots = c->workers[w].slots;
         sw[w].used = c->workers[w].used;
-        sw[w].alive = c->workers[w].alive;
+        /* after a failure, only workers heard from since: a worker that died with the
+         * attempt may not be known as lost yet */
+        sw[w].alive = c->workers[w].alive &&
+                      (j->failed_at == 0 || c->workers[w].last_heartbeat >= j->failed_at);
     }
     err = wr_sched_place(sw, c->nworkers, j->parallelism, place, eb);
     if (err)
@@ -440,7 +524,12 @@ static wr_err try_deploy(wr_cluster *c, wr_cjob *j, int64_t now, wr_errbuf *eb)
     deploys = NULL;
     j->attempt++;
     j->stopping = false;
-    set_state(j, now, WR_CJOB_RUNNING);
+    j->deployed_at = now;
+    {
+        const wr_ck_entry *latest = wr_ckc_latest(j->ck);
+        j->restored_from = latest ? latest->id : 0;
+    }
+    set_state(c, j, now, WR_CJOB_RUNNING);
     for (int d = 0; d < j->ndeploys; d++)
         push_action(c, WR_CACT_DEPLOY, j->deploys[d].worker, j->id, j->attempt);
     err = WR_OK;
@@ -555,8 +644,14 @@ static void apply_report(wr_cluster *c, int64_t now, int w, const wr_creport *r)
         return;
     if (task_active(r->state)) {
         d->state = r->state;
+        if (r->state == WR_CTASK_RUNNING && j->state == WR_CJOB_RUNNING && !j->stopping &&
+            all_running(j))
+            wr_ckc_start(j->ck, now, j->attempt);
         return;
     }
+    if (r->state == WR_CTASK_FAILED && r->corrupt_checkpoint > 0)
+        wr_ckc_mark_corrupt(j->ck, r->corrupt_checkpoint,
+                            r->message && *r->message ? r->message : "checksum mismatch");
     if (!task_terminal(r->state))
         return; /* not a state we know */
 
@@ -596,6 +691,46 @@ void wr_cluster_report(wr_cluster *c, int64_t now, const char *worker_id, const 
     apply_report(c, now, w, r);
 }
 
+/* A job from a submission (no id, state CREATED); NULL on OOM. */
+static wr_cjob *new_job(wr_cluster *c, const wr_csubmit *s)
+{
+    wr_cjob *j = calloc(1, sizeof *j);
+    wr_ckc_config ckcfg;
+    int nfail = c->cfg.max_failures_per_interval + 1;
+
+    if (!j)
+        return NULL;
+    if (s->checkpoint)
+        ckcfg = *s->checkpoint;
+    else {
+        wr_ckc_config_defaults(&ckcfg);
+        ckcfg.interval_ms = 0;
+    }
+    j->checkpoint = ckcfg;
+    j->name = dup_or_empty(s->name);
+    j->spec_yaml = dup_or_empty(s->spec_yaml);
+    j->spec_name = dup_or_empty(s->spec_name);
+    j->checkpoint_storage = dup_or_empty(s->checkpoint_storage);
+    j->parallelism = s->parallelism;
+    j->worker_of = malloc((size_t)s->parallelism * sizeof *j->worker_of);
+    j->nparts = s->nparts;
+    j->parts = calloc((size_t)(s->nparts ? s->nparts : 1), sizeof *j->parts);
+    j->fail_times = calloc((size_t)(nfail > 0 ? nfail : 1), sizeof *j->fail_times);
+    j->ck = wr_ckc_new(&ckcfg, 2 * s->parallelism, 1);
+    if (!j->name || !j->spec_yaml || !j->spec_name || !j->worker_of || !j->parts ||
+        !j->checkpoint_storage || !j->fail_times || !j->ck) {
+        free_job(j);
+        return NULL;
+    }
+    for (int i = 0; i < s->parallelism; i++)
+        j->worker_of[i] = -1;
+    for (int k = 0; k < s->nparts; k++) {
+        j->parts[k] = s->parts[k];
+        j->parts[k].subtask = -1;
+    }
+    return j;
+}
+
 static void next_job_id(wr_cluster *c, char id[WR_CLUSTER_ID_MAX])
 {
     do
@@ -626,26 +761,15 @@ wr_err wr_cluster_submit(wr_cluster *c, int64_t now, const wr_csubmit *s,
         c->jobs = nj;
         c->capjobs = cap;
     }
-    j = calloc(1, sizeof *j);
+    if (s->checkpoint && s->checkpoint->interval_ms > 0 &&
+        (!s->checkpoint_storage || !*s->checkpoint_storage))
+        return wr_fail(eb, WR_EINVAL,
+                       "checkpoint.storage: checkpoints are on (interval %lld ms) but no storage "
+                       "is set (in the job or the coordinator's --checkpoint-storage)",
+                       (long long)s->checkpoint->interval_ms);
+    j = new_job(c, s);
     if (!j)
         return wr_fail(eb, WR_ENOMEM, "out of memory submitting a job");
-    j->name = dup_or_empty(s->name);
-    j->spec_yaml = dup_or_empty(s->spec_yaml);
-    j->spec_name = dup_or_empty(s->spec_name);
-    j->parallelism = s->parallelism;
-    j->worker_of = malloc((size_t)s->parallelism * sizeof *j->worker_of);
-    j->nparts = s->nparts;
-    j->parts = calloc((size_t)(s->nparts ? s->nparts : 1), sizeof *j->parts);
-    if (!j->name || !j->spec_yaml || !j->spec_name || !j->worker_of || !j->parts) {
-        free_job(j);
-        return wr_fail(eb, WR_ENOMEM, "out of memory submitting a job");
-    }
-    for (int i = 0; i < s->parallelism; i++)
-        j->worker_of[i] = -1;
-    for (int k = 0; k < s->nparts; k++) {
-        j->parts[k] = s->parts[k];
-        j->parts[k].subtask = -1;
-    }
     j->state = WR_CJOB_CREATED;
     j->submitted_at = j->state_since = j->waiting_since = now;
     next_job_id(c, j->id);
@@ -664,11 +788,11 @@ wr_err wr_cluster_cancel(wr_cluster *c, int64_t now, const char *job_id, wr_errb
     switch (j->state) {
     case WR_CJOB_CREATED:
     case WR_CJOB_RESTARTING:
-        set_state(j, now, WR_CJOB_CANCELED);
+        set_state(c, j, now, WR_CJOB_CANCELED);
         break;
     case WR_CJOB_RUNNING:
     case WR_CJOB_FAILING:
-        set_state(j, now, WR_CJOB_CANCELING);
+        set_state(c, j, now, WR_CJOB_CANCELING);
         cancel_live_deploys(c, j);
         job_settle(c, j, now);
         break;
@@ -692,12 +816,13 @@ wr_err wr_cluster_stop(wr_cluster *c, int64_t now, const char *job_id, wr_errbuf
     case WR_CJOB_CREATED:
     case WR_CJOB_RESTARTING:
         /* nothing runs: there is nothing in flight to finish */
-        set_state(j, now, WR_CJOB_CANCELED);
+        set_state(c, j, now, WR_CJOB_CANCELED);
         break;
     case WR_CJOB_RUNNING:
         if (j->stopping)
             break;
         j->stopping = true;
+        wr_ckc_stop(j->ck, now, "job stopping");
         for (int i = 0; i < j->ndeploys; i++) {
             if (!task_terminal(j->deploys[i].state))
                 push_action(c, WR_CACT_STOP, j->deploys[i].worker, j->id, j->attempt);
@@ -714,6 +839,8 @@ wr_err wr_cluster_stop(wr_cluster *c, int64_t now, const char *job_id, wr_errbuf
     }
     return WR_OK;
 }
+
+static void pump_checkpoints(wr_cluster *c, wr_cjob *j, int64_t now);
 
 /* A job that waits for slots: deploys it, or fails it once it waited too long. */
 static void schedule_waiting(wr_cluster *c, wr_cjob *j, int64_t now)
@@ -737,7 +864,7 @@ static void schedule_waiting(wr_cluster *c, wr_cjob *j, int64_t now)
         set_failure(j, dup_printf("%s for %s s; last failure: %s", eb.msg, secs, j->failure));
     else
         set_failure(j, dup_printf("%s for %s s", eb.msg, secs));
-    set_state(j, now, WR_CJOB_FAILED);
+    set_state(c, j, now, WR_CJOB_FAILED);
 }
 
 void wr_cluster_tick(wr_cluster *c, int64_t now)
@@ -759,7 +886,143 @@ void wr_cluster_tick(wr_cluster *c, int64_t now)
         wr_cjob *j = c->jobs[i];
         if (j->state == WR_CJOB_CREATED || j->state == WR_CJOB_RESTARTING)
             schedule_waiting(c, j, now);
+        wr_ckc_tick(j->ck, now);
+        pump_checkpoints(c, j, now);
     }
+}
+
+/* ---- checkpoints ---- */
+
+/* Turns the checkpoint coordinator's actions into the cluster's. */
+static void pump_checkpoints(wr_cluster *c, wr_cjob *j, int64_t now)
+{
+    wr_cka a;
+
+    while (wr_ckc_next_action(j->ck, &a)) {
+        wr_caction *x;
+        switch (a.kind) {
+        case WR_CKA_TRIGGER:
+            for (int d = 0; d < j->ndeploys; d++) {
+                if (task_terminal(j->deploys[d].state))
+                    continue;
+                x = push_action(c, WR_CACT_TRIGGER, j->deploys[d].worker, j->id, j->attempt);
+                if (x)
+                    x->checkpoint_id = a.id;
+            }
+            save_job(c, j); /* the next checkpoint id */
+            break;
+        case WR_CKA_COMPLETE:
+            x = push_action(c, WR_CACT_CK_COMPLETE, -1, j->id, j->attempt);
+            if (x)
+                x->checkpoint_id = a.id;
+            break;
+        case WR_CKA_DISCARD:
+            x = push_action(c, WR_CACT_CK_DISCARD, -1, j->id, j->attempt);
+            if (x)
+                x->checkpoint_id = a.id;
+            break;
+        case WR_CKA_DELETE:
+            x = push_action(c, WR_CACT_CK_DELETE, -1, j->id, j->attempt);
+            if (x)
+                snprintf(x->path, sizeof x->path, "%s", a.path ? a.path : "");
+            break;
+        case WR_CKA_FAIL_JOB:
+            if (j->state == WR_CJOB_RUNNING) {
+                set_failure(j, dup_or_empty(a.reason));
+                note_failure(c, j, now);
+                set_state(c, j, now, WR_CJOB_FAILING);
+                cancel_live_deploys(c, j);
+                job_settle(c, j, now);
+            }
+            break;
+        }
+    }
+}
+
+void wr_cluster_ck_ack(wr_cluster *c, int64_t now, const char *job_id, uint32_t attempt, int64_t id,
+                       int task, const void *blob, size_t blob_len, const char *const *shared,
+                       int nshared, uint64_t state_bytes, uint64_t uploaded_bytes)
+{
+    wr_cjob *j = find_job(c, job_id);
+    if (!j)
+        return;
+    wr_ckc_ack(j->ck, now, attempt, id, task, blob, blob_len, shared, nshared, state_bytes,
+               uploaded_bytes);
+    pump_checkpoints(c, j, now);
+}
+
+void wr_cluster_ck_decline(wr_cluster *c, int64_t now, const char *job_id, uint32_t attempt,
+                           int64_t id, const char *reason, bool finished)
+{
+    wr_cjob *j = find_job(c, job_id);
+    if (!j)
+        return;
+    wr_ckc_decline(j->ck, now, attempt, id, reason ? reason : "declined", finished);
+    pump_checkpoints(c, j, now);
+}
+
+wr_err wr_cluster_restore_job(wr_cluster *c, int64_t now, const wr_crestore *r, wr_errbuf *eb)
+{
+    wr_cjob *j;
+
+    if (!r || !r->id || !*r->id || strlen(r->id) >= WR_CLUSTER_ID_MAX)
+        return wr_fail(eb, WR_EINVAL, "restoring a job without a valid id");
+    if (find_job(c, r->id))
+        return wr_fail(eb, WR_EINVAL, "job '%s' is already known", r->id);
+    if (r->submit.parallelism < 1)
+        return wr_fail(eb, WR_EINVAL, "job '%s': parallelism %d", r->id, r->submit.parallelism);
+    if (c->njobs == c->capjobs) {
+        int cap = c->capjobs ? c->capjobs * 2 : 8;
+        wr_cjob **nj = realloc(c->jobs, (size_t)cap * sizeof *nj);
+        if (!nj)
+            return wr_fail(eb, WR_ENOMEM, "out of memory restoring job '%s'", r->id);
+        c->jobs = nj;
+        c->capjobs = cap;
+    }
+    j = new_job(c, &r->submit);
+    if (!j)
+        return wr_fail(eb, WR_ENOMEM, "out of memory restoring job '%s'", r->id);
+    snprintf(j->id, sizeof j->id, "%s", r->id);
+    if (r->next_checkpoint_id > 1) {
+        /* ids continue after the last one triggered, completed or not */
+        wr_ckc *nc = wr_ckc_new(&j->checkpoint, 2 * j->parallelism, r->next_checkpoint_id);
+        if (!nc) {
+            free_job(j);
+            return wr_fail(eb, WR_ENOMEM, "out of memory restoring job '%s'", r->id);
+        }
+        wr_ckc_free(j->ck);
+        j->ck = nc;
+    }
+    for (int i = 0; i < r->ncheckpoints; i++) {
+        const wr_crestored_ck *k = &r->checkpoints[i];
+        wr_err e = wr_ckc_add_completed(j->ck, k->id, k->attempt, k->trigger_ms, k->end_ms,
+                                        k->blobs, k->blob_lens, k->shared, k->nshared,
+                                        k->state_bytes, k->uploaded_bytes);
+        if (e) {
+            free_job(j);
+            return wr_fail(eb, e, "job '%s': cannot restore checkpoint %lld", r->id,
+                           (long long)k->id);
+        }
+    }
+    j->attempt = r->attempt;
+    j->restarts = r->restarts;
+    j->submitted_at = r->submitted_at;
+    if (r->failure && *r->failure)
+        set_failure(j, strdup(r->failure));
+    c->jobs[c->njobs++] = j;
+    pump_checkpoints(c, j, now); /* retention of what was loaded */
+    if (wr_cjob_state_terminal(r->state)) {
+        j->state = r->state;
+        j->state_since = now;
+        return WR_OK;
+    }
+    if (!j->failure)
+        set_failure(j, strdup("coordinator restarted"));
+    j->failed_at = now;
+    set_state(c, j, now, WR_CJOB_RESTARTING);
+    j->restart_at = now;
+    j->waiting_since = now;
+    return WR_OK;
 }
 
 bool wr_cluster_next_action(wr_cluster *c, wr_caction *out)

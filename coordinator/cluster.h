@@ -41,6 +41,7 @@
 #ifndef WR_CLUSTER_H
 #define WR_CLUSTER_H
 
+#include "checkpoint.h"
 #include "error.h"
 
 #include <stdbool.h>
@@ -49,13 +50,25 @@
 
 #define WR_CLUSTER_ID_MAX 64
 
+#define WR_CK_PATH_MAX 1100 /* storage paths in actions */
+
 typedef struct wr_cluster_config {
     int64_t heartbeat_timeout_ms;  /* default 5000 */
     int64_t heartbeat_interval_ms; /* told to workers in RegisterAck; default 1000 */
-    int64_t restart_delay_ms;      /* default 1000 */
-    int max_restarts;              /* default 10 (restarts of one job), then FAILED */
-    int64_t slot_timeout_ms;       /* default 60000: longest wait for free slots */
-    uint64_t id_seed;              /* job ids */
+    /* Restart strategy (Flink's exponential-delay plus a failure-rate limit): the n-th
+     * consecutive restart waits restart_delay × multiplier^(n-1), at most
+     * restart_delay_max; a job that ran restart_reset_ms without failing starts again
+     * at restart_delay. More than max_failures_per_interval failures within
+     * failure_rate_interval_ms, or more than max_restarts restarts in all, fail it. */
+    int64_t restart_delay_ms;         /* default 1000 */
+    int64_t restart_delay_max_ms;     /* default 60000 */
+    double restart_multiplier;        /* default 2.0 */
+    int64_t restart_reset_ms;         /* default 600000 */
+    int max_failures_per_interval;    /* default 10 */
+    int64_t failure_rate_interval_ms; /* default 300000 */
+    int max_restarts;                 /* default -1: no limit beyond the failure rate */
+    int64_t slot_timeout_ms;          /* default 60000: longest wait for free slots */
+    uint64_t id_seed;                 /* job ids */
 } wr_cluster_config;
 
 /* Fills in the defaults above. */
@@ -141,6 +154,16 @@ typedef struct wr_cjob {
     bool stopping; /* a stop was requested for the current attempt */
     int ndeploys;  /* the current attempt's deployments, one per worker used */
     wr_cdeploy *deploys;
+    struct wr_ckc *ck;        /* its checkpoint coordinator (checkpoint.h); never NULL */
+    int64_t restored_from;    /* the checkpoint the current attempt restored (0: none) */
+    char *checkpoint_storage; /* storage URL ("" when checkpoints are off) */
+    wr_ckc_config checkpoint; /* as submitted */
+    int64_t failed_at;        /* the last failure (0: none); workers must heartbeat after
+                               * it to be placed again */
+    int64_t deployed_at;      /* the current attempt's deployment */
+    int consecutive;          /* restarts since the job last ran restart_reset_ms */
+    int64_t *fail_times;      /* ring of the last max_failures_per_interval + 1 failures */
+    int nfail_times;
 } wr_cjob;
 
 typedef struct wr_cluster wr_cluster;
@@ -159,6 +182,7 @@ typedef struct wr_creport {
     wr_ctask_state state;
     const char *message;
     wr_cstats stats;
+    int64_t corrupt_checkpoint; /* FAILED restoring this checkpoint (checksum): never again */
 } wr_creport;
 
 /* A heartbeat with every deployment the worker runs. Returns false if the worker is
@@ -175,6 +199,8 @@ typedef struct wr_csubmit {
     int parallelism;       /* already resolved (flag or spec), 1..max_parallelism */
     const wr_cpart *parts; /* partition, start, stop; subtask is filled in by the cluster */
     int nparts;
+    const wr_ckc_config *checkpoint; /* NULL: no checkpoints */
+    const char *checkpoint_storage;  /* required when checkpoint->interval_ms > 0 */
 } wr_csubmit;
 
 /* Accepts a job (CREATED) and copies its id (NUL-terminated) to id_out. It is deployed
@@ -199,21 +225,68 @@ void wr_cluster_tick(wr_cluster *c, int64_t now);
 typedef enum wr_caction_kind {
     WR_CACT_REGISTER_ACK,
     WR_CACT_REREGISTER, /* (never queued by the cluster itself; the I/O layer's own) */
-    WR_CACT_DEPLOY,
+    WR_CACT_DEPLOY,     /* restoring j->restored_from when not 0 */
     WR_CACT_CANCEL,
-    WR_CACT_STOP, /* job_id, attempt */
+    WR_CACT_STOP,        /* job_id, attempt */
+    WR_CACT_TRIGGER,     /* worker, job_id, attempt, checkpoint_id */
+    WR_CACT_CK_COMPLETE, /* job_id, attempt, checkpoint_id: persist its metadata, then
+                          * tell the attempt's workers (worker: -1) */
+    WR_CACT_CK_DISCARD,  /* job_id, checkpoint_id: delete its metadata and private files */
+    WR_CACT_CK_DELETE,   /* job_id, path: a shared storage file nothing references */
+    WR_CACT_SAVE_JOB,    /* job_id: its record changed (persist it) */
 } wr_caction_kind;
 
 typedef struct wr_caction {
     wr_caction_kind kind;
-    int worker;                     /* index: where to send it */
-    char job_id[WR_CLUSTER_ID_MAX]; /* DEPLOY, CANCEL */
-    uint32_t attempt;               /* DEPLOY, CANCEL */
+    int worker;                     /* index: where to send it (-1: none) */
+    char job_id[WR_CLUSTER_ID_MAX]; /* DEPLOY, CANCEL, ... */
+    uint32_t attempt;               /* DEPLOY, CANCEL, ... */
+    int64_t checkpoint_id;          /* TRIGGER, CK_* */
+    char path[WR_CK_PATH_MAX];      /* CK_DELETE */
 } wr_caction;
 
 /* Takes the next queued action (FIFO). For DEPLOY, the job (wr_cluster_find_job) has the
  * placement, partitions and spec to send; it is valid at least until the next event. */
 bool wr_cluster_next_action(wr_cluster *c, wr_caction *out);
+
+/* A worker acknowledged checkpoint id for task `task` (stage 0: subtask; stage 1:
+ * parallelism + subtask); see wr_ckc_ack. */
+void wr_cluster_ck_ack(wr_cluster *c, int64_t now, const char *job_id, uint32_t attempt, int64_t id,
+                       int task, const void *blob, size_t blob_len, const char *const *shared,
+                       int nshared, uint64_t state_bytes, uint64_t uploaded_bytes);
+/* A worker declined checkpoint id (see wr_ckc_decline). */
+void wr_cluster_ck_decline(wr_cluster *c, int64_t now, const char *job_id, uint32_t attempt,
+                           int64_t id, const char *reason, bool finished);
+
+/* A job read back from the coordinator's data directory after a restart. A job that was
+ * not terminal is RESTARTING at once (restart_at = now; attempt and restarts go on from
+ * the record), restoring its latest completed checkpoint; a terminal one is kept for
+ * listing. checkpoints: its completed checkpoints, oldest first (see wr_ckc_add_completed). */
+typedef struct wr_crestored_ck {
+    int64_t id;
+    uint32_t attempt;
+    int64_t trigger_ms, end_ms; /* on the caller's clock */
+    const void *const *blobs;   /* 2 × parallelism acks */
+    const size_t *blob_lens;
+    const char *const *shared;
+    int nshared;
+    uint64_t state_bytes, uploaded_bytes;
+} wr_crestored_ck;
+
+typedef struct wr_crestore {
+    const char *id;
+    wr_csubmit submit;
+    wr_cjob_state state;
+    uint32_t attempt;
+    int restarts;
+    const char *failure;
+    int64_t submitted_at;
+    int64_t next_checkpoint_id;
+    const wr_crestored_ck *checkpoints;
+    int ncheckpoints;
+} wr_crestore;
+
+wr_err wr_cluster_restore_job(wr_cluster *c, int64_t now, const wr_crestore *r, wr_errbuf *eb);
 
 /* Read-only views (valid until the next event call). */
 int wr_cluster_nworkers(const wr_cluster *c);

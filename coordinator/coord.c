@@ -11,9 +11,13 @@
  */
 #include "coord.h"
 
+#include "checkpoint.h"
+#include "ckstore.h"
 #include "ctl.h"
 #include "log.h"
 #include "rest.h"
+#include "spec.h"
+#include "store.h"
 #include "wire.h"
 
 #include <limits.h>
@@ -28,6 +32,7 @@
 #define COORD_TICK_MS 100
 #define COORD_UNKNOWN_MAX 256 /* worker ids remembered for "log once" */
 #define COORD_SENT_LOG 8      /* Cancel/Stop per worker remembered for "log once" */
+#define COORD_MAX_STORES 16   /* checkpoint storages open at once (one per distinct URL) */
 
 /* A Cancel or Stop already logged for a worker: the cluster sends them again while the
  * worker still reports the deployment running, and those repeats are logged at debug. */
@@ -71,6 +76,10 @@ struct wr_coord {
     int nunknown;
     sent_key (*sent)[COORD_SENT_LOG]; /* by worker index, a ring */
     int nsent;
+    wr_cstore *store; /* the data dir; NULL without one */
+    char *data_dir, *ck_storage;
+    wr_ckstore *stores[COORD_MAX_STORES]; /* checkpoint storages, opened on first use */
+    int nstores;
 };
 
 static int64_t mono_ms(void)
@@ -118,6 +127,218 @@ static wr_err send_to(wr_coord *c, int wi, const Weir__Control *m)
     return e;
 }
 
+/* ---------------------------------------------------------------- checkpoints */
+
+/* The storage at url, opened once and kept (NULL with a logged error). */
+static wr_ckstore *storage(wr_coord *c, const char *url)
+{
+    wr_ckstore *s;
+    wr_errbuf eb;
+
+    if (!url || !*url)
+        return NULL;
+    for (int i = 0; i < c->nstores; i++)
+        if (!strcmp(wr_ckstore_url(c->stores[i]), url))
+            return c->stores[i];
+    if (wr_ckstore_open(url, &s, &eb) != WR_OK) {
+        wr_log(WR_LOG_ERROR, "coordinator", "%s", eb.msg);
+        return NULL;
+    }
+    if (c->nstores == COORD_MAX_STORES) {
+        wr_ckstore_free(c->stores[0]);
+        memmove(c->stores, c->stores + 1, (COORD_MAX_STORES - 1) * sizeof *c->stores);
+        c->nstores--;
+    }
+    c->stores[c->nstores++] = s;
+    return s;
+}
+
+/* The acks of checkpoint e (packed CheckpointAcks), unpacked; NULL entries for tasks that
+ * did not ack (never, for a completed one). Free with free_acks. */
+static Weir__CheckpointAck **unpack_acks(const wr_ck_entry *e)
+{
+    Weir__CheckpointAck **v = calloc((size_t)e->ntasks + 1, sizeof *v);
+
+    for (int i = 0; v && i < e->ntasks; i++)
+        if (e->blobs[i])
+            v[i] = weir__checkpoint_ack__unpack(NULL, e->blob_lens[i], e->blobs[i]);
+    return v;
+}
+
+static void free_acks(Weir__CheckpointAck **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        if (v[i])
+            weir__checkpoint_ack__free_unpacked(v[i], NULL);
+    free(v);
+}
+
+static void save_job(wr_coord *c, const wr_cjob *j)
+{
+    Weir__JobRecord r = WEIR__JOB_RECORD__INIT;
+    Weir__PartitionAssignment *pa, **pap;
+    wr_errbuf eb;
+
+    if (!c->store)
+        return;
+    pa = calloc((size_t)j->nparts + 1, sizeof *pa);
+    pap = calloc((size_t)j->nparts + 1, sizeof *pap);
+    if (!pa || !pap)
+        goto out;
+    for (int k = 0; k < j->nparts; k++) {
+        weir__partition_assignment__init(&pa[k]);
+        pa[k].partition = j->parts[k].partition;
+        pa[k].start_offset = j->parts[k].start;
+        pa[k].stop_offset = j->parts[k].stop;
+        pap[k] = &pa[k];
+    }
+    r.id = (char *)j->id;
+    r.name = j->name;
+    r.spec_yaml = j->spec_yaml;
+    r.spec_name = j->spec_name;
+    r.parallelism = (uint32_t)j->parallelism;
+    r.n_partitions = (size_t)j->nparts;
+    r.partitions = pap;
+    r.state = (char *)wr_cjob_state_name(j->state);
+    r.attempt = j->attempt;
+    r.restarts = (uint32_t)j->restarts;
+    r.failure = j->failure ? j->failure : "";
+    r.submitted_unix_ms = j->submitted_at + c->wall_offset;
+    r.next_checkpoint_id = (uint64_t)wr_ckc_next_id(j->ck);
+    if (wr_cstore_save_job(c->store, &r, &eb) != WR_OK)
+        wr_log(WR_LOG_ERROR, "coordinator", "job %s: cannot save its record: %s", j->id, eb.msg);
+out:
+    free(pa);
+    free(pap);
+}
+
+/* Checkpoint a->checkpoint_id of the job completed: its metadata goes to the data dir
+ * (atomically), then the attempt's workers hear of it. */
+static void checkpoint_completed(wr_coord *c, const wr_caction *a)
+{
+    const wr_cjob *j = wr_cluster_find_job(c->cluster, a->job_id);
+    const wr_ck_entry *e = j ? wr_ckc_find(j->ck, a->checkpoint_id) : NULL;
+    Weir__CheckpointMeta m = WEIR__CHECKPOINT_META__INIT;
+    Weir__Control msg = WEIR__CONTROL__INIT;
+    Weir__CheckpointComplete cc = WEIR__CHECKPOINT_COMPLETE__INIT;
+    Weir__CheckpointAck **acks;
+    wr_errbuf eb;
+
+    if (!e)
+        return;
+    acks = unpack_acks(e);
+    if (!acks)
+        return;
+    for (int i = 0; i < e->ntasks; i++) {
+        if (!acks[i]) {
+            wr_log(WR_LOG_ERROR, "coordinator", "job %s: checkpoint %lld lacks an ack", j->id,
+                   (long long)e->id);
+            free_acks(acks, e->ntasks);
+            return;
+        }
+    }
+    m.job_id = (char *)j->id;
+    m.checkpoint_id = (uint64_t)e->id;
+    m.attempt = e->attempt;
+    m.trigger_unix_ms = e->trigger_ms + c->wall_offset;
+    m.duration_ms = e->end_ms - e->trigger_ms;
+    m.state_bytes = e->state_bytes;
+    m.uploaded_bytes = e->uploaded_bytes;
+    m.n_acks = (size_t)e->ntasks;
+    m.acks = acks;
+    if (c->store && wr_cstore_save_checkpoint(c->store, &m, &eb) != WR_OK)
+        wr_log(WR_LOG_ERROR, "coordinator", "job %s: checkpoint %lld: cannot save metadata: %s",
+               j->id, (long long)e->id, eb.msg);
+    free_acks(acks, e->ntasks);
+    wr_log(WR_LOG_INFO, "coordinator",
+           "job %s: checkpoint %lld completed in %lld ms: %llu bytes of state, %llu uploaded",
+           j->id, (long long)e->id, (long long)(e->end_ms - e->trigger_ms),
+           (unsigned long long)e->state_bytes, (unsigned long long)e->uploaded_bytes);
+    cc.job_id = (char *)j->id;
+    cc.attempt = a->attempt;
+    cc.checkpoint_id = (uint64_t)e->id;
+    msg.body_case = WEIR__CONTROL__BODY_CHECKPOINT_COMPLETE;
+    msg.checkpoint_complete = &cc;
+    for (int d = 0; d < j->ndeploys; d++)
+        if (j->deploys[d].state == WR_CTASK_RUNNING)
+            send_to(c, j->deploys[d].worker, &msg);
+}
+
+static void checkpoint_discarded(wr_coord *c, const wr_caction *a)
+{
+    const wr_cjob *j = wr_cluster_find_job(c->cluster, a->job_id);
+    wr_ckstore *st = j ? storage(c, j->checkpoint_storage) : NULL;
+    char dir[WR_CK_PATH_MAX];
+    wr_errbuf eb;
+
+    if (c->store &&
+        wr_cstore_delete_checkpoint(c->store, a->job_id, (uint64_t)a->checkpoint_id, &eb) != WR_OK)
+        wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
+    snprintf(dir, sizeof dir, "%s/chk-%lld", a->job_id, (long long)a->checkpoint_id);
+    if (st && wr_ckstore_delete_dir(st, dir, &eb) != WR_OK)
+        wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
+}
+
+static void checkpoint_file_unused(wr_coord *c, const wr_caction *a)
+{
+    const wr_cjob *j = wr_cluster_find_job(c->cluster, a->job_id);
+    wr_ckstore *st = j ? storage(c, j->checkpoint_storage) : NULL;
+    wr_errbuf eb;
+
+    if (st && wr_ckstore_delete(st, a->path, &eb) != WR_OK)
+        wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
+}
+
+static void send_trigger(wr_coord *c, const wr_caction *a)
+{
+    Weir__Control m = WEIR__CONTROL__INIT;
+    Weir__TriggerCheckpoint t = WEIR__TRIGGER_CHECKPOINT__INIT;
+
+    t.job_id = (char *)a->job_id;
+    t.attempt = a->attempt;
+    t.checkpoint_id = (uint64_t)a->checkpoint_id;
+    m.body_case = WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT;
+    m.trigger_checkpoint = &t;
+    send_to(c, a->worker, &m);
+}
+
+static void on_checkpoint_ack(wr_coord *c, const Weir__CheckpointAck *k)
+{
+    const wr_cjob *j = wr_cluster_find_job(c->cluster, k->job_id);
+    const char **shared = NULL;
+    int nshared = 0;
+    size_t len;
+    uint8_t *blob;
+
+    if (!j || (int)k->subtask >= j->parallelism)
+        return;
+    len = weir__checkpoint_ack__get_packed_size(k);
+    blob = malloc(len ? len : 1);
+    shared = calloc(k->n_files + 1, sizeof *shared);
+    if (!blob || !shared)
+        goto out;
+    weir__checkpoint_ack__pack(k, blob);
+    for (size_t i = 0; i < k->n_files; i++)
+        if (k->files[i]->shared)
+            shared[nshared++] = k->files[i]->path;
+    wr_cluster_ck_ack(c->cluster, mono_ms(), k->job_id, k->attempt, (int64_t)k->checkpoint_id,
+                      (int)(k->stage * (uint32_t)j->parallelism + k->subtask), blob, len,
+                      (const char *const *)shared, nshared, k->state_bytes, k->uploaded_bytes);
+out:
+    free(blob);
+    free(shared);
+}
+
+static void on_checkpoint_decline(wr_coord *c, const Weir__CheckpointDecline *d)
+{
+    if (!d->finished)
+        wr_log(WR_LOG_WARN, "coordinator",
+               "job %s attempt %u: subtask %u declined checkpoint %llu: %s", d->job_id, d->attempt,
+               d->subtask, (unsigned long long)d->checkpoint_id, d->reason);
+    wr_cluster_ck_decline(c->cluster, mono_ms(), d->job_id, d->attempt, (int64_t)d->checkpoint_id,
+                          d->reason, d->finished);
+}
+
 static void send_deploy(wr_coord *c, const wr_caction *a)
 {
     const wr_cjob *j = wr_cluster_find_job(c->cluster, a->job_id);
@@ -126,10 +347,21 @@ static void send_deploy(wr_coord *c, const wr_caction *a)
     Weir__Deploy d = WEIR__DEPLOY__INIT;
     Weir__Control m = WEIR__CONTROL__INIT;
     const wr_cworker *target = wr_cluster_worker(c->cluster, a->worker);
+    const wr_ck_entry *ck = NULL;
+    Weir__CheckpointAck **acks = NULL, **restore = NULL;
     int mine = 0;
 
     if (!j || !target)
         return;
+    if (j->restored_from > 0 && (ck = wr_ckc_find(j->ck, j->restored_from)) != NULL) {
+        acks = unpack_acks(ck);
+        restore = calloc((size_t)j->parallelism + 1, sizeof *restore);
+        if (!acks || !restore) {
+            wr_log(WR_LOG_ERROR, "coordinator", "job %s: out of memory restoring checkpoint %lld",
+                   j->id, (long long)ck->id);
+            goto out;
+        }
+    }
     pl = calloc((size_t)j->parallelism + 1, sizeof *pl);
     plp = calloc((size_t)j->parallelism + 1, sizeof *plp);
     pa = calloc((size_t)j->nparts + 1, sizeof *pa);
@@ -158,7 +390,23 @@ static void send_deploy(wr_coord *c, const wr_caction *a)
         pa[k].start_offset = j->parts[k].start;
         pa[k].stop_offset = j->parts[k].stop;
         pap[k] = &pa[k];
+        /* restoring: each partition from the offset its source subtask checkpointed */
+        for (int t = 0; acks && t < j->parallelism; t++)
+            for (size_t o = 0; acks[t] && o < acks[t]->n_offsets; o++)
+                if (acks[t]->offsets[o]->partition == pa[k].partition)
+                    pa[k].start_offset = acks[t]->offsets[o]->next_offset;
     }
+    for (int t = 0; acks && t < j->parallelism; t++) {
+        Weir__CheckpointAck *k = acks[j->parallelism + t];
+        if (k)
+            restore[d.n_restore++] = k;
+    }
+    if (ck) {
+        d.restore_checkpoint = (uint64_t)ck->id;
+        d.restore = restore;
+    }
+    if (j->checkpoint.interval_ms > 0 || ck)
+        d.checkpoint_storage = j->checkpoint_storage;
     d.job_id = (char *)j->id;
     d.attempt = a->attempt;
     d.spec_yaml = j->spec_yaml ? j->spec_yaml : "";
@@ -171,10 +419,12 @@ static void send_deploy(wr_coord *c, const wr_caction *a)
     m.body_case = WEIR__CONTROL__BODY_DEPLOY;
     m.deploy = &d;
     wr_log(WR_LOG_INFO, "coordinator",
-           "job %s (%s) attempt %u: deploying %d subtask(s) to worker %s", j->id, j->name,
-           a->attempt, mine, target->id);
+           "job %s (%s) attempt %u: deploying %d subtask(s) to worker %s%s", j->id, j->name,
+           a->attempt, mine, target->id, ck ? ", restoring its latest checkpoint" : "");
     send_to(c, a->worker, &m);
 out:
+    free_acks(acks, ck ? ck->ntasks : 0);
+    free(restore);
     free(pl);
     free(plp);
     free(pa);
@@ -221,9 +471,36 @@ static void perform_actions(wr_coord *c)
         Weir__Reregister rereg = WEIR__REREGISTER__INIT;
         const wr_cworker *w = wr_cluster_worker(c->cluster, a.worker);
 
+        switch (a.kind) {
+        case WR_CACT_CK_COMPLETE:
+            checkpoint_completed(c, &a);
+            continue;
+        case WR_CACT_CK_DISCARD:
+            checkpoint_discarded(c, &a);
+            continue;
+        case WR_CACT_CK_DELETE:
+            checkpoint_file_unused(c, &a);
+            continue;
+        case WR_CACT_SAVE_JOB: {
+            const wr_cjob *j = wr_cluster_find_job(c->cluster, a.job_id);
+            if (j)
+                save_job(c, j);
+            continue;
+        }
+        default:
+            break;
+        }
         if (!w)
             continue;
         switch (a.kind) {
+        case WR_CACT_TRIGGER:
+            send_trigger(c, &a);
+            break;
+        case WR_CACT_CK_COMPLETE:
+        case WR_CACT_CK_DISCARD:
+        case WR_CACT_CK_DELETE:
+        case WR_CACT_SAVE_JOB:
+            break;
         case WR_CACT_REGISTER_ACK:
             ack.worker_id = (char *)w->id;
             ack.heartbeat_interval_ms = (uint32_t)c->opts.cluster.heartbeat_interval_ms;
@@ -260,6 +537,23 @@ static void perform_actions(wr_coord *c)
             break;
         }
     }
+}
+
+/* A job FINISHED or was CANCELED: its checkpoints are of no more use (Flink's default
+ * too): the job's storage directory and the metadata go. A FAILED job keeps them. */
+static void drop_checkpoints(wr_coord *c, const wr_cjob *j)
+{
+    wr_ckstore *st = storage(c, j->checkpoint_storage);
+    wr_errbuf eb;
+
+    for (int i = 0; c->store && i < wr_ckc_count(j->ck); i++) {
+        const wr_ck_entry *e = wr_ckc_entry(j->ck, i);
+        if (e->status == WR_CK_COMPLETED &&
+            wr_cstore_delete_checkpoint(c->store, j->id, (uint64_t)e->id, &eb) != WR_OK)
+            wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
+    }
+    if (st && wr_ckstore_delete_dir(st, j->id, &eb) != WR_OK)
+        wr_log(WR_LOG_WARN, "coordinator", "%s", eb.msg);
 }
 
 /* Logs lost workers and job state changes since the last call. */
@@ -312,9 +606,9 @@ static void log_changes(wr_coord *c, int64_t now)
                 snprintf(why, sizeof why, ": %s", j->failure);
             break;
         case WR_CJOB_RESTARTING:
-            snprintf(why, sizeof why, ": restart %d of at most %d in %.1f s", j->restarts + 1,
-                     c->opts.cluster.max_restarts,
-                     (double)(j->restart_at > now ? j->restart_at - now : 0) / 1000.0);
+            snprintf(why, sizeof why, ": restart %d in %.1f s%s", j->restarts + 1,
+                     (double)(j->restart_at > now ? j->restart_at - now : 0) / 1000.0,
+                     wr_ckc_latest(j->ck) ? " from its latest checkpoint" : "");
             break;
         case WR_CJOB_RUNNING:
             snprintf(why, sizeof why, ": attempt %u", j->attempt);
@@ -327,6 +621,8 @@ static void log_changes(wr_coord *c, int64_t now)
                "coordinator", "job %s (%s) %s → %s%s", j->id, j->name, wr_cjob_state_name(was),
                wr_cjob_state_name(j->state), why);
         c->job_state[i] = j->state;
+        if (j->state == WR_CJOB_FINISHED || j->state == WR_CJOB_CANCELED)
+            drop_checkpoints(c, j);
     }
 }
 
@@ -429,6 +725,7 @@ static void to_creport(const Weir__TaskReport *t, wr_creport *out)
     out->state =
         st >= WR_CTASK_UNKNOWN && st <= WR_CTASK_CANCELED ? (wr_ctask_state)st : WR_CTASK_UNKNOWN;
     out->message = t->message && *t->message ? t->message : NULL;
+    out->corrupt_checkpoint = (int64_t)t->corrupt_checkpoint;
     to_cstats(t->stats, &out->stats);
 }
 
@@ -500,6 +797,19 @@ static void on_task_report(wr_coord *c, const wr_ctl_msg *msg, const Weir__TaskR
     }
     to_creport(t, &r);
     wr_cluster_report(c->cluster, mono_ms(), worker, &r);
+    if (r.corrupt_checkpoint > 0) {
+        const wr_cjob *j = wr_cluster_find_job(c->cluster, t->job_id);
+        const wr_ck_entry *next = j ? wr_ckc_latest(j->ck) : NULL;
+        char then[64] = "no checkpoint is left to restore";
+        if (next)
+            snprintf(then, sizeof then, "the next attempt restores checkpoint %lld",
+                     (long long)next->id);
+        wr_log(WR_LOG_ERROR, "coordinator",
+               "job %s: checkpoint %lld failed its checksum on worker %s (%s): it is never "
+               "restored again; %s",
+               t->job_id, (long long)r.corrupt_checkpoint, worker,
+               r.message ? r.message : "checksum mismatch", then);
+    }
 }
 
 /* Loop thread: handles every queued worker message. */
@@ -521,7 +831,13 @@ static void drain(void *arg)
         case WEIR__CONTROL__BODY_TASK_REPORT:
             on_task_report(c, &msg, m->task_report);
             break;
-        default: /* ctl.c let through only the three above */
+        case WEIR__CONTROL__BODY_CHECKPOINT_ACK:
+            on_checkpoint_ack(c, m->checkpoint_ack);
+            break;
+        case WEIR__CONTROL__BODY_CHECKPOINT_DECLINE:
+            on_checkpoint_decline(c, m->checkpoint_decline);
+            break;
+        default: /* ctl.c let through only the five above */
             break;
         }
         wr_frame_fini(&msg.frame);
@@ -592,6 +908,11 @@ static void teardown(wr_coord *c)
     }
     wr_rest_free(c->rest);
     wr_cluster_free(c->cluster);
+    wr_cstore_free(c->store);
+    for (int i = 0; i < c->nstores; i++)
+        wr_ckstore_free(c->stores[i]);
+    free(c->data_dir);
+    free(c->ck_storage);
     for (int i = 0; i < c->nunknown; i++)
         free(c->unknown[i]);
     free(c->unknown);
@@ -602,6 +923,140 @@ static void teardown(wr_coord *c)
     free(c->listen);
     free(c->http);
     free(c);
+}
+
+static wr_cjob_state state_named(const char *name)
+{
+    for (int s = WR_CJOB_CREATED; s <= WR_CJOB_FINISHED; s++)
+        if (name && !strcmp(name, wr_cjob_state_name((wr_cjob_state)s)))
+            return (wr_cjob_state)s;
+    return WR_CJOB_RESTARTING;
+}
+
+/* One job of the data dir back into the cluster (see wr_cluster_restore_job). */
+static wr_err load_job(wr_coord *c, const wr_cstore_job *lj, int64_t now, wr_errbuf *eb)
+{
+    const Weir__JobRecord *r = lj->job;
+    wr_job_spec *spec = NULL;
+    wr_spec_diags diags = {0};
+    wr_crestored_ck *cks = calloc(lj->ncheckpoints + 1, sizeof *cks);
+    wr_cpart *parts = calloc(r->n_partitions + 1, sizeof *parts);
+    void **blobs = NULL;
+    size_t *lens = NULL;
+    const char **shared = NULL;
+    size_t nacks = 0, nfiles = 0, bi = 0, si = 0;
+    wr_ckc_config ckcfg;
+    wr_crestore cr;
+    wr_err e = WR_ENOMEM;
+
+    for (size_t i = 0; i < lj->ncheckpoints; i++) {
+        nacks += lj->checkpoints[i]->n_acks;
+        for (size_t a = 0; a < lj->checkpoints[i]->n_acks; a++)
+            nfiles += lj->checkpoints[i]->acks[a]->n_files;
+    }
+    blobs = calloc(nacks + 1, sizeof *blobs);
+    lens = calloc(nacks + 1, sizeof *lens);
+    shared = calloc(nfiles + 1, sizeof *shared);
+    if (!cks || !parts || !blobs || !lens || !shared) {
+        wr_fail(eb, WR_ENOMEM, "out of memory loading job %s", r->id);
+        goto out;
+    }
+    wr_ckc_config_defaults(&ckcfg);
+    if (wr_spec_parse(r->spec_name, r->spec_yaml, strlen(r->spec_yaml), &spec, &diags) == WR_OK) {
+        ckcfg.interval_ms = spec->checkpoint.interval_ms;
+        ckcfg.timeout_ms = spec->checkpoint.timeout_ms;
+        ckcfg.min_pause_ms = spec->checkpoint.min_pause_ms;
+        ckcfg.retained = spec->checkpoint.retained;
+        ckcfg.tolerable_failures = spec->checkpoint.tolerable_failures;
+    }
+    wr_spec_diags_fini(&diags);
+    for (size_t k = 0; k < r->n_partitions; k++)
+        parts[k] = (wr_cpart){r->partitions[k]->partition, -1, r->partitions[k]->start_offset,
+                              r->partitions[k]->stop_offset};
+    for (size_t i = 0; i < lj->ncheckpoints; i++) {
+        const Weir__CheckpointMeta *m = lj->checkpoints[i];
+        wr_crestored_ck *k = &cks[i];
+
+        k->id = (int64_t)m->checkpoint_id;
+        k->attempt = m->attempt;
+        k->trigger_ms = m->trigger_unix_ms - c->wall_offset;
+        k->end_ms = k->trigger_ms + m->duration_ms;
+        k->state_bytes = m->state_bytes;
+        k->uploaded_bytes = m->uploaded_bytes;
+        k->blobs = (const void *const *)&blobs[bi];
+        k->blob_lens = &lens[bi];
+        k->shared = &shared[si];
+        for (size_t a = 0; a < m->n_acks; a++) {
+            const Weir__CheckpointAck *ack = m->acks[a];
+            size_t idx = ack->stage * r->parallelism + ack->subtask;
+            if (idx >= m->n_acks || blobs[bi + idx])
+                continue;
+            lens[bi + idx] = weir__checkpoint_ack__get_packed_size(ack);
+            if (!(blobs[bi + idx] = malloc(lens[bi + idx] + 1))) {
+                wr_fail(eb, WR_ENOMEM, "out of memory loading job %s", r->id);
+                goto out;
+            }
+            weir__checkpoint_ack__pack(ack, blobs[bi + idx]);
+            for (size_t f = 0; f < ack->n_files; f++)
+                if (ack->files[f]->shared)
+                    shared[si + (size_t)k->nshared++] = ack->files[f]->path;
+        }
+        bi += m->n_acks;
+        si += (size_t)k->nshared;
+    }
+    memset(&cr, 0, sizeof cr);
+    cr.id = r->id;
+    cr.submit = (wr_csubmit){.name = r->name,
+                             .spec_yaml = r->spec_yaml,
+                             .spec_name = r->spec_name,
+                             .parallelism = (int)r->parallelism,
+                             .parts = parts,
+                             .nparts = (int)r->n_partitions,
+                             .checkpoint = &ckcfg,
+                             .checkpoint_storage = spec && spec->checkpoint.storage
+                                                       ? spec->checkpoint.storage
+                                                       : c->ck_storage};
+    cr.state = state_named(r->state);
+    cr.attempt = r->attempt;
+    cr.restarts = (int)r->restarts;
+    cr.failure = r->failure;
+    cr.submitted_at = r->submitted_unix_ms - c->wall_offset;
+    cr.next_checkpoint_id = (int64_t)r->next_checkpoint_id;
+    cr.checkpoints = cks;
+    cr.ncheckpoints = (int)lj->ncheckpoints;
+    e = wr_cluster_restore_job(c->cluster, now, &cr, eb);
+    if (e == WR_OK)
+        wr_log(WR_LOG_INFO, "coordinator", "job %s (%s) loaded from %s: %s, %zu checkpoint(s)",
+               r->id, r->name, c->data_dir, r->state, lj->ncheckpoints);
+out:
+    for (size_t i = 0; blobs && i < nacks; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(lens);
+    free(shared);
+    free(cks);
+    free(parts);
+    wr_spec_free(spec);
+    return e;
+}
+
+static wr_err load_jobs(wr_coord *c, wr_errbuf *eb)
+{
+    wr_cstore_job *jobs = NULL;
+    size_t n = 0;
+    int64_t now = mono_ms();
+    wr_err e = wr_cstore_load(c->store, &jobs, &n, eb);
+
+    if (e)
+        return e;
+    for (size_t i = 0; i < n; i++) {
+        wr_errbuf jeb;
+        if (load_job(c, &jobs[i], now, &jeb) != WR_OK)
+            wr_log(WR_LOG_ERROR, "coordinator", "%s: job %s not loaded: %s", c->data_dir,
+                   jobs[i].job->id, jeb.msg);
+    }
+    wr_cstore_loaded_free(jobs, n);
+    return WR_OK;
 }
 
 wr_err wr_coord_start(const wr_coord_options *o, wr_coord **out, wr_errbuf *eb)
@@ -626,6 +1081,21 @@ wr_err wr_coord_start(const wr_coord_options *o, wr_coord **out, wr_errbuf *eb)
         return wr_fail(eb, WR_ENOMEM, "out of memory");
     }
     c->wall_offset = wall_ms() - mono_ms();
+    if (o->checkpoint_storage && !(c->ck_storage = strdup(o->checkpoint_storage))) {
+        teardown(c);
+        return wr_fail(eb, WR_ENOMEM, "out of memory");
+    }
+    if (o->data_dir) {
+        if (!(c->data_dir = strdup(o->data_dir))) {
+            teardown(c);
+            return wr_fail(eb, WR_ENOMEM, "out of memory");
+        }
+        if ((e = wr_cstore_open(o->data_dir, &c->store, eb)) != WR_OK ||
+            (e = load_jobs(c, eb)) != WR_OK) {
+            teardown(c);
+            return e;
+        }
+    }
 
     if (uv_loop_init(&c->loop) != 0) {
         teardown(c);
@@ -646,6 +1116,7 @@ wr_err wr_coord_start(const wr_coord_options *o, wr_coord **out, wr_errbuf *eb)
                         .kafka_timeout_ms = c->opts.kafka_timeout_ms,
                         .wall_offset_ms = c->wall_offset,
                         .now = rest_now,
+                        .checkpoint_storage = c->ck_storage,
                         .drain = drain,
                         .after_event = after_event,
                         .arg = c};

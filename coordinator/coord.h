@@ -24,12 +24,15 @@
 #include <stdint.h>
 
 typedef struct wr_coord_options {
-    const char *listen;        /* nng URL for workers; default "tcp://0.0.0.0:7100" */
-    const char *http;          /* "HOST:PORT" for the REST API; default "127.0.0.1:8081";
-                                * port 0 picks a free port (wr_coord_http_port) */
-    wr_cluster_config cluster; /* wr_cluster_config_defaults() then flags */
-    int64_t kafka_timeout_ms;  /* submit-time Kafka checks; default 10000 */
-    size_t max_message;        /* NNG_OPT_RECVMAXSZ; default WR_WIRE_MAX_MESSAGE_DEFAULT */
+    const char *listen;             /* nng URL for workers; default "tcp://0.0.0.0:7100" */
+    const char *http;               /* "HOST:PORT" for the REST API; default "127.0.0.1:8081";
+                                     * port 0 picks a free port (wr_coord_http_port) */
+    wr_cluster_config cluster;      /* wr_cluster_config_defaults() then flags */
+    int64_t kafka_timeout_ms;       /* submit-time Kafka checks; default 10000 */
+    size_t max_message;             /* NNG_OPT_RECVMAXSZ; default WR_WIRE_MAX_MESSAGE_DEFAULT */
+    const char *data_dir;           /* jobs and checkpoint metadata survive restarts here (store.h);
+                                     * NULL: kept in memory only */
+    const char *checkpoint_storage; /* for jobs whose spec names none; NULL: none */
 } wr_coord_options;
 
 typedef struct wr_coord wr_coord;
@@ -37,8 +40,9 @@ typedef struct wr_coord wr_coord;
 /* Fills in every default. */
 void wr_coord_options_defaults(wr_coord_options *o);
 
-/* Binds both endpoints and starts the loop thread. Errors name the address ("cannot
- * listen on tcp://0.0.0.0:7100: Address in use"). */
+/* Binds both endpoints, loads the data directory (jobs that were running restart from
+ * their latest checkpoint once workers register) and starts the loop thread. Errors name the
+ * address ("cannot listen on tcp://0.0.0.0:7100: Address in use"). */
 wr_err wr_coord_start(const wr_coord_options *o, wr_coord **out, wr_errbuf *eb);
 
 /* The bound REST port (useful with port 0). */

@@ -133,6 +133,14 @@ static const char *control_body_name(Weir__Control__BodyCase b)
         return "Reregister";
     case WEIR__CONTROL__BODY_STOP:
         return "Stop";
+    case WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT:
+        return "TriggerCheckpoint";
+    case WEIR__CONTROL__BODY_CHECKPOINT_COMPLETE:
+        return "CheckpointComplete";
+    case WEIR__CONTROL__BODY_CHECKPOINT_ACK:
+        return "CheckpointAck";
+    case WEIR__CONTROL__BODY_CHECKPOINT_DECLINE:
+        return "CheckpointDecline";
     default:
         return "an empty Control";
     }
@@ -178,6 +186,8 @@ static void vet(wr_ctl *c, nng_msg *msg)
     case WEIR__CONTROL__BODY_REGISTER:
     case WEIR__CONTROL__BODY_HEARTBEAT:
     case WEIR__CONTROL__BODY_TASK_REPORT:
+    case WEIR__CONTROL__BODY_CHECKPOINT_ACK:
+    case WEIR__CONTROL__BODY_CHECKPOINT_DECLINE:
         break;
     default:
         snprintf(reason, sizeof reason, "a coordinator does not accept %s",

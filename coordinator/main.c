@@ -34,10 +34,19 @@ static const char usage[] =
     "                            default 5s)\n"
     "  --heartbeat-interval DUR  how often workers heartbeat (WEIR_HEARTBEAT_INTERVAL;\n"
     "                            default 1s)\n"
-    "  --restart-delay DUR       wait before restarting a failed job (WEIR_RESTART_DELAY;\n"
-    "                            default 1s)\n"
-    "  --max-restarts N          restarts of one job before it FAILS (WEIR_MAX_RESTARTS;\n"
-    "                            default 10)\n"
+    "  --data-dir DIR            keep jobs and checkpoint metadata here, so a restarted\n"
+    "                            coordinator resumes its jobs (WEIR_DATA_DIR; default: none,\n"
+    "                            in memory only)\n"
+    "  --checkpoint-storage URL  checkpoint storage for jobs that name none, e.g.\n"
+    "                            file:///mnt/weir/checkpoints (WEIR_CHECKPOINT_STORAGE)\n"
+    "  --restart-delay DUR       first wait before restarting a failed job; doubles with\n"
+    "                            each consecutive restart (WEIR_RESTART_DELAY; default 1s)\n"
+    "  --restart-delay-max DUR   cap of that wait (WEIR_RESTART_DELAY_MAX; default 1m)\n"
+    "  --max-failures N          failures of one job within --failure-interval that FAIL it\n"
+    "                            for good (WEIR_MAX_FAILURES; default 10)\n"
+    "  --failure-interval DUR    (WEIR_FAILURE_INTERVAL; default 5m)\n"
+    "  --max-restarts N          restarts of one job in all before it FAILS, -1 = no limit\n"
+    "                            (WEIR_MAX_RESTARTS; default -1)\n"
     "  --slot-timeout DUR        longest wait for free slots (WEIR_SLOT_TIMEOUT; default 1m)\n"
     "  --kafka-timeout DUR       Kafka checks at submit (WEIR_KAFKA_TIMEOUT; default 10s)\n"
     "  --max-message BYTES       largest message accepted from workers, e.g. 16MiB\n"
@@ -57,6 +66,11 @@ enum {
     OPT_SLOT_TIMEOUT,
     OPT_KAFKA_TIMEOUT,
     OPT_MAX_MESSAGE,
+    OPT_DATA_DIR,
+    OPT_CK_STORAGE,
+    OPT_RESTART_DELAY_MAX,
+    OPT_MAX_FAILURES,
+    OPT_FAILURE_INTERVAL,
     OPT_VERSION,
     OPT_HELP,
 };
@@ -71,6 +85,11 @@ static const struct option longopts[] = {
     {"slot-timeout", required_argument, NULL, OPT_SLOT_TIMEOUT},
     {"kafka-timeout", required_argument, NULL, OPT_KAFKA_TIMEOUT},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"checkpoint-storage", required_argument, NULL, OPT_CK_STORAGE},
+    {"restart-delay-max", required_argument, NULL, OPT_RESTART_DELAY_MAX},
+    {"max-failures", required_argument, NULL, OPT_MAX_FAILURES},
+    {"failure-interval", required_argument, NULL, OPT_FAILURE_INTERVAL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -81,11 +100,13 @@ static const struct {
     int opt;
     const char *env;
 } envs[] = {
-    {OPT_LISTEN, "WEIR_COORDINATOR_LISTEN"},    {OPT_HTTP, "WEIR_HTTP"},
-    {OPT_HB_TIMEOUT, "WEIR_HEARTBEAT_TIMEOUT"}, {OPT_HB_INTERVAL, "WEIR_HEARTBEAT_INTERVAL"},
-    {OPT_RESTART_DELAY, "WEIR_RESTART_DELAY"},  {OPT_MAX_RESTARTS, "WEIR_MAX_RESTARTS"},
-    {OPT_SLOT_TIMEOUT, "WEIR_SLOT_TIMEOUT"},    {OPT_KAFKA_TIMEOUT, "WEIR_KAFKA_TIMEOUT"},
-    {OPT_MAX_MESSAGE, "WEIR_MAX_MESSAGE"},
+    {OPT_LISTEN, "WEIR_COORDINATOR_LISTEN"},     {OPT_HTTP, "WEIR_HTTP"},
+    {OPT_HB_TIMEOUT, "WEIR_HEARTBEAT_TIMEOUT"},  {OPT_HB_INTERVAL, "WEIR_HEARTBEAT_INTERVAL"},
+    {OPT_RESTART_DELAY, "WEIR_RESTART_DELAY"},   {OPT_MAX_RESTARTS, "WEIR_MAX_RESTARTS"},
+    {OPT_SLOT_TIMEOUT, "WEIR_SLOT_TIMEOUT"},     {OPT_KAFKA_TIMEOUT, "WEIR_KAFKA_TIMEOUT"},
+    {OPT_MAX_MESSAGE, "WEIR_MAX_MESSAGE"},       {OPT_DATA_DIR, "WEIR_DATA_DIR"},
+    {OPT_CK_STORAGE, "WEIR_CHECKPOINT_STORAGE"}, {OPT_RESTART_DELAY_MAX, "WEIR_RESTART_DELAY_MAX"},
+    {OPT_MAX_FAILURES, "WEIR_MAX_FAILURES"},     {OPT_FAILURE_INTERVAL, "WEIR_FAILURE_INTERVAL"},
 };
 
 /* "5s", "500ms", "1m", or a plain number of milliseconds. */
@@ -128,15 +149,29 @@ static bool apply(wr_coord_options *o, int opt, const char *v, const char *what)
             goto bad_str;
         o->http = v;
         return true;
+    case OPT_DATA_DIR:
+        if (!*v)
+            goto bad_str;
+        o->data_dir = v;
+        return true;
+    case OPT_CK_STORAGE:
+        if (!*v)
+            goto bad_str;
+        o->checkpoint_storage = v;
+        return true;
     case OPT_MAX_RESTARTS:
+    case OPT_MAX_FAILURES:
         errno = 0;
         n = strtol(v, &end, 10);
-        if (errno || *end || end == v || n < 0 || n > 1000000) {
-            fprintf(stderr, "weir-coordinator: %s: '%s' is not a number from 0 to 1000000\n", what,
+        if (errno || *end || end == v || n < -1 || n > 1000000) {
+            fprintf(stderr, "weir-coordinator: %s: '%s' is not a number from -1 to 1000000\n", what,
                     v);
             return false;
         }
-        o->cluster.max_restarts = (int)n;
+        if (opt == OPT_MAX_RESTARTS)
+            o->cluster.max_restarts = (int)n;
+        else
+            o->cluster.max_failures_per_interval = (int)n;
         return true;
     case OPT_MAX_MESSAGE:
         if (!wr_parse_size(v, &x) || x < 1024 || x > (1ll << 31)) {
@@ -165,6 +200,12 @@ static bool apply(wr_coord_options *o, int opt, const char *v, const char *what)
         break;
     case OPT_RESTART_DELAY:
         o->cluster.restart_delay_ms = x;
+        break;
+    case OPT_RESTART_DELAY_MAX:
+        o->cluster.restart_delay_max_ms = x;
+        break;
+    case OPT_FAILURE_INTERVAL:
+        o->cluster.failure_rate_interval_ms = x;
         break;
     case OPT_SLOT_TIMEOUT:
         o->cluster.slot_timeout_ms = x;

@@ -7,10 +7,15 @@
  * chunk (collected into a wr_buf capped at WR_REST_MAX_BODY; an unannounced larger body
  * is drained and refused), then once more to answer. Every answer is one JSON object.
  * Beyond docs/rest-api.md: POST /v1/jobs/ID/stop (wr_cluster_stop; answers as cancel).
+ *
+ * Checkpoints (GET /v1/jobs/ID/checkpoints, and the "checkpoints" object of a job) are
+ * read from the job's checkpoint coordinator (checkpoint.h), whose times are the
+ * cluster's monotonic clock: they are shown as wall-clock ms (+ env.wall_offset_ms).
  */
 #include "rest.h"
 
 #include "buf.h"
+#include "checkpoint.h"
 #include "kafka.h"
 #include "log.h"
 #include "plan.h"
@@ -163,6 +168,64 @@ static cJSON *job_summary_json(const wr_rest *r, const wr_cjob *j)
     return o;
 }
 
+/* One checkpoint of the history (docs/rest-api.md CHECKPOINT). */
+static cJSON *checkpoint_json(const wr_rest *r, const wr_ck_entry *e)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "id", (double)e->id);
+    cJSON_AddStringToObject(o, "status", wr_ck_status_name(e->status));
+    cJSON_AddNumberToObject(o, "attempt", e->attempt);
+    cJSON_AddNumberToObject(o, "trigger_unix_ms", (double)(e->trigger_ms + r->env.wall_offset_ms));
+    if (e->status == WR_CK_PENDING)
+        cJSON_AddNullToObject(o, "duration_ms");
+    else
+        cJSON_AddNumberToObject(o, "duration_ms", (double)(e->end_ms - e->trigger_ms));
+    add_u64(o, "state_bytes", e->state_bytes);
+    add_u64(o, "uploaded_bytes", e->uploaded_bytes);
+    cJSON_AddNumberToObject(o, "acks", e->nacks);
+    cJSON_AddNumberToObject(o, "tasks", e->ntasks);
+    cJSON_AddBoolToObject(o, "retained", e->retained);
+    cJSON_AddBoolToObject(o, "corrupt", e->corrupt);
+    add_str_or_null(o, "reason", e->reason);
+    return o;
+}
+
+/* checkpoint_json(e), or JSON null when e is NULL. */
+static cJSON *checkpoint_or_null(const wr_rest *r, const wr_ck_entry *e)
+{
+    return e ? checkpoint_json(r, e) : cJSON_CreateNull();
+}
+
+static void add_restored_from(cJSON *o, const wr_cjob *j)
+{
+    if (j->restored_from > 0)
+        cJSON_AddNumberToObject(o, "restored_from", (double)j->restored_from);
+    else
+        cJSON_AddNullToObject(o, "restored_from");
+}
+
+/* A job's "checkpoints" object: the newest history entry, the checkpoint a restart would
+ * restore, the one this attempt restored, and the consecutive failures. A job without a
+ * checkpoint coordinator (none yet) has none of them. */
+static cJSON *job_checkpoints_json(const wr_rest *r, const wr_cjob *j)
+{
+    const wr_ckc *ck = j->ck;
+    int n = ck ? wr_ckc_count(ck) : 0;
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o)
+        return NULL;
+    cJSON_AddItemToObject(o, "last", checkpoint_or_null(r, n > 0 ? wr_ckc_entry(ck, n - 1) : NULL));
+    cJSON_AddItemToObject(o, "latest_completed",
+                          checkpoint_or_null(r, ck ? wr_ckc_latest(ck) : NULL));
+    add_restored_from(o, j);
+    cJSON_AddNumberToObject(o, "consecutive_failures", ck ? wr_ckc_failures(ck) : 0);
+    return o;
+}
+
 static const wr_cdeploy *deploy_on(const wr_cjob *j, int worker)
 {
     for (int i = 0; i < j->ndeploys; i++)
@@ -218,6 +281,7 @@ static cJSON *job_json(const wr_rest *r, const wr_cjob *j)
     }
     wr_cluster_job_stats(j, &total);
     cJSON_AddItemToObject(o, "stats", stats_json(&total));
+    cJSON_AddItemToObject(o, "checkpoints", job_checkpoints_json(r, j));
     return o;
 }
 
@@ -262,6 +326,44 @@ static enum MHD_Result get_job(wr_rest *r, struct MHD_Connection *conn, const ch
     if (!j)
         return reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown job '%s'", id);
     return reply_json(conn, MHD_HTTP_OK, job_json(r, j), NULL);
+}
+
+/* GET /v1/jobs/ID/checkpoints: counts over the kept history, the history newest first. */
+static enum MHD_Result get_checkpoints(wr_rest *r, struct MHD_Connection *conn, const char *id)
+{
+    const wr_cjob *j = wr_cluster_find_job(r->env.cluster, id);
+    int n, completed = 0, failed = 0, pending = 0;
+    cJSON *o, *counts, *hist;
+
+    if (!j)
+        return reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown job '%s'", id);
+    n = j->ck ? wr_ckc_count(j->ck) : 0;
+    o = cJSON_CreateObject();
+    if (!o)
+        return MHD_NO;
+    cJSON_AddStringToObject(o, "job", j->id);
+    counts = cJSON_AddObjectToObject(o, "counts");
+    add_restored_from(o, j);
+    cJSON_AddItemToObject(o, "latest_completed",
+                          checkpoint_or_null(r, j->ck ? wr_ckc_latest(j->ck) : NULL));
+    hist = cJSON_AddArrayToObject(o, "history");
+    for (int i = n - 1; i >= 0; i--) {
+        const wr_ck_entry *e = wr_ckc_entry(j->ck, i);
+
+        completed += e->status == WR_CK_COMPLETED;
+        failed += e->status == WR_CK_FAILED;
+        pending += e->status == WR_CK_PENDING;
+        if (hist)
+            cJSON_AddItemToArray(hist, checkpoint_json(r, e));
+    }
+    if (!counts || !hist) {
+        cJSON_Delete(o);
+        return MHD_NO;
+    }
+    cJSON_AddNumberToObject(counts, "completed", completed);
+    cJSON_AddNumberToObject(counts, "failed", failed);
+    cJSON_AddNumberToObject(counts, "in_progress", pending);
+    return reply_json(conn, MHD_HTTP_OK, o, NULL);
 }
 
 /* POST /v1/jobs/ID/cancel (DELETE /v1/jobs/ID), or POST /v1/jobs/ID/stop (graceful). */
@@ -370,6 +472,7 @@ static enum MHD_Result submit_job(wr_rest *r, struct MHD_Connection *conn, req *
     const wr_cjob *j;
     int parallelism, n = 0;
     wr_csubmit s;
+    wr_ckc_config ckcfg;
     wr_errbuf eb;
     wr_plan plan;
     wr_err e;
@@ -414,12 +517,23 @@ static enum MHD_Result submit_job(wr_rest *r, struct MHD_Connection *conn, req *
         parts[i].start = offs[i].start;
         parts[i].stop = offs[i].stop;
     }
+    {
+        wr_ckc_config_defaults(&ckcfg);
+        ckcfg.interval_ms = spec->checkpoint.interval_ms;
+        ckcfg.timeout_ms = spec->checkpoint.timeout_ms;
+        ckcfg.min_pause_ms = spec->checkpoint.min_pause_ms;
+        ckcfg.retained = spec->checkpoint.retained;
+        ckcfg.tolerable_failures = spec->checkpoint.tolerable_failures;
+    }
     s = (wr_csubmit){.name = spec->name,
                      .spec_yaml = q->body.p,
                      .spec_name = name,
                      .parallelism = plan.parallelism,
                      .parts = parts,
-                     .nparts = n};
+                     .nparts = n,
+                     .checkpoint = &ckcfg,
+                     .checkpoint_storage = spec->checkpoint.storage ? spec->checkpoint.storage
+                                                                    : r->env.checkpoint_storage};
     e = wr_cluster_submit(r->env.cluster, r->env.now(), &s, id, &eb);
     r->env.after_event(r->env.arg);
     if (e != WR_OK) {
@@ -479,14 +593,20 @@ static enum MHD_Result route(wr_rest *r, struct MHD_Connection *conn, const char
                 return get_job(r, conn, id);
             return del ? end_job(r, conn, id, false) : not_allowed(conn, method, url);
         }
-        if ((!strcmp(slash, "/cancel") || !strcmp(slash, "/stop")) && slash > id) {
-            if (!post)
+        if ((!strcmp(slash, "/cancel") || !strcmp(slash, "/stop") ||
+             !strcmp(slash, "/checkpoints")) &&
+            slash > id) {
+            bool checkpoints = !strcmp(slash, "/checkpoints");
+
+            if (checkpoints ? !get : !post)
                 return not_allowed(conn, method, url);
             if ((size_t)(slash - id) >= sizeof buf)
                 return reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown job '%.*s'",
                                    (int)(slash - id), id);
             memcpy(buf, id, (size_t)(slash - id));
             buf[slash - id] = '\0';
+            if (checkpoints)
+                return get_checkpoints(r, conn, buf);
             return end_job(r, conn, buf, !strcmp(slash, "/stop"));
         }
     }

@@ -22,9 +22,10 @@
 
 typedef struct wr_rest_env {
     wr_cluster *cluster;
-    int64_t kafka_timeout_ms; /* wr_kafka_resolve_offsets at submit */
-    int64_t wall_offset_ms;   /* wall-clock ms since the epoch = now() + this */
-    int64_t (*now)(void);     /* monotonic ms, the cluster's clock */
+    int64_t kafka_timeout_ms;       /* wr_kafka_resolve_offsets at submit */
+    int64_t wall_offset_ms;         /* wall-clock ms since the epoch = now() + this */
+    int64_t (*now)(void);           /* monotonic ms, the cluster's clock */
+    const char *checkpoint_storage; /* for jobs whose spec names none (NULL: none) */
     void (*drain)(void *arg);
     void (*after_event)(void *arg);
     void *arg;

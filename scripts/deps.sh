@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential meson ninja-build pkg-config
-  libnng-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev librdkafka-dev
+  libnng-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev zlib1g-dev librdkafka-dev
   libuv1-dev libyaml-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev libcjson-dev
   kcat python3 procps iproute2 clang-format
 )

@@ -9,6 +9,7 @@
 #include "job.h"
 #include "kafka.h"
 #include "plan.h"
+#include "snapshot.h"
 #include "state.h"
 #include "window.h"
 
@@ -30,7 +31,24 @@ typedef struct wr_task {
     /* stage-1 tasks with a window: their counters, published under job->mu */
     wr_window_stats window_stats;
     wr_state_stats state_stats;
+    /* checkpoints, under job->mu: */
+    bool ended;            /* the task's thread is done with its input */
+    int64_t last_barrier;  /* source: the last checkpoint it emitted or acked */
+    int64_t *final_next;   /* source, once ended cleanly: the next offset per partition */
+    wr_snapshotter *snap;  /* stage 1 with keyed state (owned by the task; the uploader
+                            * uses it until the job is freed) */
+    int kg_first, kg_last; /* stage 1 */
 } wr_task;
+
+/* Work for the job's uploader thread (worker/ckupload.c). */
+typedef struct wr_upload {
+    wr_task *t;
+    int64_t id;
+    bool confirm; /* true: checkpoint id completed (drop older local copies), no upload */
+    int64_t watermark;
+    uint64_t alignment_ms, sync_ms;
+    struct wr_upload *next;
+} wr_upload;
 
 struct wr_job {
     const wr_job_spec *spec;
@@ -54,6 +72,15 @@ struct wr_job {
     wr_exchange *exchange; /* cluster mode: channels to subtasks elsewhere; NULL otherwise */
     wr_task *tasks;        /* P source tasks then P sink tasks */
     int ntasks;
+    /* checkpoints */
+    _Atomic int64_t ck_trigger; /* the newest checkpoint triggered (0: none) */
+    int64_t corrupt_ck;         /* under mu: restore failed its checksum */
+    pthread_t uploader;
+    bool uploader_started;
+    pthread_mutex_t up_mu;
+    pthread_cond_t up_cond;
+    wr_upload *up_head, *up_tail;
+    bool up_stop;
     atomic_uint_fast64_t records_in;
     atomic_uint_fast64_t filtered;
     atomic_uint_fast64_t bytes_in;
@@ -77,6 +104,21 @@ wr_err wr_job_send(struct wr_job *job, int from, int to, wr_batch *b, int64_t ti
 /* Stage-1 subtask `to` took a batch from channel `from`: returns its credit when the
  * sender is on another worker. False if that failed (the job is failed). */
 bool wr_job_taken(struct wr_job *job, int from, int to);
+
+/* Checkpoint plumbing (job.c): an ack or decline to the job's callbacks. */
+void wr_job_ack(struct wr_job *job, const wr_ck_ack *a);
+void wr_job_decline(struct wr_job *job, int64_t id, int subtask, const char *reason, bool finished);
+static inline bool wr_job_checkpointing(const struct wr_job *job)
+{
+    return job->opt.ck_store != NULL;
+}
+
+/* The uploader thread (ckupload.c): uploads stage-1 snapshots and acks them, in order. */
+wr_err wr_uploader_start(struct wr_job *job, wr_errbuf *eb);
+/* Queues an upload or a confirm (copied). False if out of memory. */
+bool wr_uploader_push(struct wr_job *job, const wr_upload *u);
+/* Stops the thread, dropping queued work (the job ends). */
+void wr_uploader_stop(struct wr_job *job);
 
 /* Task bodies (thread entry points): task-source.c and task-sink.c. */
 void *wr_source_task_main(void *arg);

@@ -150,6 +150,8 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
     if (job->opt.kafka_timeout_ms <= 0)
         job->opt.kafka_timeout_ms = DEFAULT_KAFKA_TIMEOUT_MS;
     pthread_mutex_init(&job->mu, NULL);
+    pthread_mutex_init(&job->up_mu, NULL);
+    pthread_cond_init(&job->up_cond, NULL);
     {
         /* deadlines on the monotonic clock: a wall-clock jump must not end a wait early */
         pthread_condattr_t ca;
@@ -203,6 +205,11 @@ wr_err wr_job_start(const wr_job_spec *spec, const wr_job_options *opt, wr_job *
     }
     if (has_window(spec)) {
         e = make_state_dir(job, eb);
+        if (e)
+            goto err;
+    }
+    if (wr_job_checkpointing(job) && job->state_dir) {
+        e = wr_uploader_start(job, eb);
         if (e)
             goto err;
     }
@@ -342,9 +349,14 @@ void wr_job_free(wr_job *job)
     for (int i = 0; job->tasks && i < job->ntasks; i++) {
         if (job->tasks[i].started)
             pthread_join(job->tasks[i].thread, NULL);
+    }
+    wr_uploader_stop(job); /* before the snapshotters it uses go */
+    for (int i = 0; job->tasks && i < job->ntasks; i++) {
         free(job->tasks[i].parts);
         free(job->tasks[i].start);
         free(job->tasks[i].stop);
+        free(job->tasks[i].final_next);
+        wr_snapshotter_free(job->tasks[i].snap);
     }
     for (int i = 0; job->inboxes && i < job->plan.parallelism; i++)
         wr_inbox_free(job->inboxes[i]);
@@ -363,7 +375,91 @@ void wr_job_free(wr_job *job)
     free(job->sinks);
     pthread_mutex_destroy(&job->mu);
     pthread_cond_destroy(&job->cond);
+    pthread_mutex_destroy(&job->up_mu);
+    pthread_cond_destroy(&job->up_cond);
     free(job);
+}
+
+/* ---- checkpoints ---- */
+
+void wr_job_ack(wr_job *job, const wr_ck_ack *a)
+{
+    if (job->opt.ck.ack)
+        job->opt.ck.ack(job->opt.ck.arg, a);
+}
+
+void wr_job_decline(wr_job *job, int64_t id, int subtask, const char *reason, bool finished)
+{
+    if (job->opt.ck.decline)
+        job->opt.ck.decline(job->opt.ck.arg, id, subtask, reason, finished);
+}
+
+void wr_job_trigger_checkpoint(wr_job *job, int64_t id)
+{
+    int P = job->plan.parallelism;
+    /* what ended tasks answer, collected under the lock and sent after it */
+    int nacks = 0, ndeclines = 0;
+    int *acks = calloc((size_t)P, sizeof *acks), *declines = calloc((size_t)P, sizeof *declines);
+
+    if (!acks || !declines || !wr_job_checkpointing(job)) {
+        free(acks);
+        free(declines);
+        return;
+    }
+    pthread_mutex_lock(&job->mu);
+    if (id > atomic_load(&job->ck_trigger))
+        atomic_store(&job->ck_trigger, id);
+    for (int i = 0; i < P; i++) {
+        wr_task *src = &job->tasks[i], *snk = &job->tasks[P + i];
+        if (src->here && src->ended && src->final_next && src->last_barrier < id) {
+            src->last_barrier = id;
+            acks[nacks++] = i;
+        }
+        if (snk->here && snk->ended)
+            declines[ndeclines++] = i;
+    }
+    pthread_mutex_unlock(&job->mu);
+    for (int k = 0; k < nacks; k++) {
+        wr_task *t = &job->tasks[acks[k]];
+        wr_ck_ack a = {.id = id,
+                       .subtask = t->subtask,
+                       .stage = 0,
+                       .nparts = t->nparts,
+                       .parts = t->parts,
+                       .offsets = t->final_next};
+        wr_job_ack(job, &a);
+    }
+    for (int k = 0; k < ndeclines; k++)
+        wr_job_decline(job, id, declines[k], "the subtask has finished", true);
+    free(acks);
+    free(declines);
+}
+
+void wr_job_checkpoint_complete(wr_job *job, int64_t id)
+{
+    int P = job->plan.parallelism;
+
+    if (!job->uploader_started)
+        return;
+    for (int i = 0; i < P; i++) {
+        wr_task *t = &job->tasks[P + i];
+        wr_upload u = {.t = t, .id = id, .confirm = true};
+        bool has;
+        pthread_mutex_lock(&job->mu);
+        has = t->here && t->snap;
+        pthread_mutex_unlock(&job->mu);
+        if (has)
+            (void)wr_uploader_push(job, &u); /* out of memory: old copies stay a while */
+    }
+}
+
+int64_t wr_job_corrupt_checkpoint(wr_job *job)
+{
+    int64_t id;
+    pthread_mutex_lock(&job->mu);
+    id = job->corrupt_ck;
+    pthread_mutex_unlock(&job->mu);
+    return id;
 }
 
 void wr_job_cancel(wr_job *job)

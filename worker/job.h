@@ -22,6 +22,37 @@ typedef struct wr_job wr_job;
 
 struct wr_exchange;
 struct wr_part_offsets;
+struct wr_ckstore;
+struct wr_snap_handle;
+
+/* One subtask's part of a checkpoint, as the job reports it (see wr_ck_callbacks). */
+typedef struct wr_ck_ack {
+    int64_t id;
+    int subtask;
+    int stage; /* 0: source (offsets), 1: window/sink (state) */
+    int nparts;
+    const int32_t *parts;               /* stage 0: the partitions it reads */
+    const int64_t *offsets;             /* stage 0: the next offset of each, not yet in the state */
+    const struct wr_snap_handle *state; /* stage 1 with keyed state; NULL otherwise */
+    int64_t watermark;                  /* stage 1: the window operator's */
+    int kg_first, kg_last;
+    uint64_t alignment_ms, sync_ms, async_ms;
+} wr_ck_ack;
+
+/* Where a job's checkpoint acknowledgements go (the worker sends them on). Called from
+ * task and uploader threads, never with a job lock held. */
+typedef struct wr_ck_callbacks {
+    void *arg;
+    void (*ack)(void *arg, const wr_ck_ack *a);
+    void (*decline)(void *arg, int64_t id, int subtask, const char *reason, bool finished);
+} wr_ck_callbacks;
+
+/* The restored state of one stage-1 subtask. */
+typedef struct wr_ck_restore {
+    int subtask;
+    const struct wr_snap_handle *state; /* NULL: the subtask had no keyed state */
+    int64_t watermark;
+} wr_ck_restore;
 
 typedef struct wr_job_options {
     int parallelism;          /* 0: the spec's */
@@ -36,6 +67,15 @@ typedef struct wr_job_options {
     struct wr_exchange *exchange; /* channels to the subtasks that run elsewhere */
     const char *state_root;       /* where the state directory goes (NULL: state.dir,
                                    * $TMPDIR or /tmp) */
+    /* Checkpoints (docs/checkpoints.md); off when ck_store is NULL. */
+    struct wr_ckstore *ck_store; /* used, not owned */
+    const char *job_id;          /* names the storage directory */
+    uint32_t attempt;
+    const char *ck_local_root; /* local copies: <root>/s<subtask>/<id> */
+    wr_ck_callbacks ck;
+    int64_t restore_id;           /* 0: a fresh start */
+    const wr_ck_restore *restore; /* nrestore entries (stage-1 subtasks that run here) */
+    int nrestore;
 } wr_job_options;
 
 typedef struct wr_job_stats {
@@ -70,6 +110,18 @@ void wr_job_stop(wr_job *job);
 wr_err wr_job_wait(wr_job *job, int64_t timeout_ms, wr_errbuf *eb);
 
 void wr_job_get_stats(wr_job *job, wr_job_stats *out);
+
+/* Checkpoint id starts at this job's sources (any thread): each source here records its
+ * offsets, emits barrier id and acks; sources that already finished ack at once with
+ * their final offsets; stage-1 subtasks here that already finished decline (finished). */
+void wr_job_trigger_checkpoint(wr_job *job, int64_t id);
+
+/* Checkpoint id completed: local copies of older ones are dropped (any thread). */
+void wr_job_checkpoint_complete(wr_job *job, int64_t id);
+
+/* After the job failed: the checkpoint whose state failed its checksum while restoring
+ * (0: none). */
+int64_t wr_job_corrupt_checkpoint(wr_job *job);
 
 /* Cancels every task (any thread); wr_job_wait then returns WR_ECANCELED. */
 void wr_job_cancel(wr_job *job);

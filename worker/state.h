@@ -116,4 +116,15 @@ wr_err wr_state_flush(wr_state *st, wr_errbuf *eb);
 
 void wr_state_get_stats(const wr_state *st, wr_state_stats *out);
 
+/* A snapshot of the store for a checkpoint: writes every dirty entry (wr_state_flush),
+ * then creates a RocksDB checkpoint in dir (which must not exist; its parent must):
+ * memtables are flushed and the live SST files hard-linked, MANIFEST, CURRENT and OPTIONS
+ * copied. wr_state_open on a copy of dir gives back exactly the store's entries. No
+ * iterator may be open. */
+wr_err wr_state_checkpoint(wr_state *st, const char *dir, wr_errbuf *eb);
+
+/* Calls fn for every namespace that may hold entries, in any order (WR_STATE_NS_GLOBAL
+ * included). fn must not call into st. */
+void wr_state_each_ns(const wr_state *st, void (*fn)(void *arg, int64_t ns), void *arg);
+
 #endif

@@ -19,11 +19,22 @@
  * null value under the old key). Records too late for every window go to `late_data`
  * (JSON of the window's input record, with headers) and are counted either way.
  *
+ * Checkpoints: barriers arrive in-band, one per input channel. The aligner
+ * (worker/aligner.c) blocks each channel that delivered barrier N until every live
+ * channel has; then the subtask flushes the sink producers (everything emitted before
+ * the barrier is in Kafka), takes the synchronous part of its snapshot (cache flush and
+ * RocksDB checkpoint, worker/snapshot.c), queues the upload for the job's uploader
+ * thread, unblocks its channels and goes on. On start it restores the state of the
+ * checkpoint the deployment names (from the local copy or storage, every file checked)
+ * and the window operator's watermark.
+ *
  * Thread: its own. Blocks in wr_producer_send when librdkafka's queue
  * (limits.producer_queue_kbytes) is full, which stops it taking batches, which blocks
  * the senders: backpressure all the way to the Kafka consumer.
  */
+#include "aligner.h"
 #include "chain.h"
+#include "fault.h"
 #include "job-internal.h"
 #include "json.h"
 #include "keygroup.h"
@@ -36,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct snk {
@@ -55,7 +67,15 @@ typedef struct snk {
     uint64_t late_logged;
     uint64_t n_filtered; /* results dropped after the aggregate, published per batch */
     long slow_batch_us;  /* fault injection: WEIR_FAULT_SLOW_BATCH_US (tests only) */
+    wr_aligner *al;      /* checkpoints on */
 } snk;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The Kafka message key for v: strings as they are, other types as JSON text. */
 static void key_text(wr_buf *key, const wr_value *v)
@@ -246,6 +266,140 @@ static wr_err process_batch(snk *k, wr_batch *b, wr_errbuf *eb)
     return e;
 }
 
+/* This subtask's entry in the checkpoint being restored, or NULL. */
+static const wr_ck_restore *restore_entry(const snk *k)
+{
+    const wr_job_options *o = &k->job->opt;
+
+    for (int i = 0; o->restore_id > 0 && i < o->nrestore; i++)
+        if (o->restore[i].subtask == k->t->subtask)
+            return &o->restore[i];
+    return NULL;
+}
+
+/* Checkpoints on: the snapshotter of this subtask; restoring: its state files into dir
+ * (every file checked first; a mismatch fails the job and names the checkpoint). */
+static wr_err restore_files(snk *k, const char *dir, wr_errbuf *eb)
+{
+    wr_job *job = k->job;
+    const wr_ck_restore *r = restore_entry(k);
+    char local[4096];
+    bool from_local = false;
+    wr_snapshotter *snap;
+    wr_err e;
+
+    if (!wr_job_checkpointing(job))
+        return WR_OK;
+    snprintf(local, sizeof local, "%s/s%d", job->opt.ck_local_root, k->t->subtask);
+    if (r && r->state) {
+        e = wr_snap_restore(job->opt.ck_store, r->state, local, dir, &from_local, eb);
+        if (e) {
+            if (e == WR_ECORRUPT) {
+                pthread_mutex_lock(&job->mu);
+                job->corrupt_ck = job->opt.restore_id;
+                pthread_mutex_unlock(&job->mu);
+            }
+            return e;
+        }
+        wr_log(WR_LOG_INFO, "checkpoint",
+               "job %s subtask %d: restored checkpoint %lld (%llu bytes) from %s",
+               job->opt.job_id ? job->opt.job_id : job->spec->name, k->t->subtask,
+               (long long)job->opt.restore_id, (unsigned long long)r->state->state_bytes,
+               from_local ? "its local copy" : "checkpoint storage");
+    }
+    snap =
+        wr_snapshotter_new(job->opt.ck_store, job->opt.job_id ? job->opt.job_id : job->spec->name,
+                           job->opt.attempt, k->t->subtask, local);
+    if (!snap)
+        return wr_fail(eb, WR_ENOMEM, "out of memory");
+    if (r && r->state && (e = wr_snapshotter_seed(snap, r->state, eb)) != WR_OK) {
+        wr_snapshotter_free(snap);
+        return e;
+    }
+    pthread_mutex_lock(&job->mu);
+    k->t->snap = snap;
+    pthread_mutex_unlock(&job->mu);
+    return WR_OK;
+}
+
+/* Restoring: the window operator's watermark and index. */
+static wr_err restore_operator(snk *k, wr_errbuf *eb)
+{
+    const wr_ck_restore *r = restore_entry(k);
+
+    if (!r || !r->state)
+        return WR_OK;
+    return wr_window_restore(k->window, r->watermark, eb);
+}
+
+/* Alignment of checkpoint id is complete: everything before the barrier goes to Kafka,
+ * then the state is snapshotted and its upload queued (or the checkpoint acked at once
+ * without keyed state). Processing is paused only for the flush and the local snapshot. */
+static wr_err take_snapshot(snk *k, int64_t id, int64_t alignment_ms, wr_errbuf *eb)
+{
+    wr_job *job = k->job;
+    wr_task *t = k->t;
+    int64_t t0 = now_ms();
+    wr_window_stats ws;
+    wr_err e;
+
+    for (int i = 0; i < job->spec->n_sinks; i++)
+        if ((e = wr_producer_flush(job->sinks[i], job->opt.kafka_timeout_ms, eb)) != WR_OK)
+            return e;
+    if (job->late && (e = wr_producer_flush(job->late, job->opt.kafka_timeout_ms, eb)) != WR_OK)
+        return e;
+    if (!k->window || !t->snap) {
+        wr_ck_ack a = {.id = id,
+                       .subtask = t->subtask,
+                       .stage = 1,
+                       .alignment_ms = (uint64_t)alignment_ms,
+                       .sync_ms = (uint64_t)(now_ms() - t0)};
+        wr_job_ack(job, &a);
+        return WR_OK;
+    }
+    if (wr_snapshotter_take(t->snap, k->state, id, eb) != WR_OK) {
+        wr_log(WR_LOG_WARN, "checkpoint", "subtask %d: checkpoint %lld: %s", t->subtask,
+               (long long)id, eb->msg);
+        wr_job_decline(job, id, t->subtask, eb->msg, false);
+        return WR_OK;
+    }
+    wr_fault("snapshot");
+    wr_window_get_stats(k->window, &ws);
+    {
+        wr_upload u = {.t = t,
+                       .id = id,
+                       .watermark = ws.watermark,
+                       .alignment_ms = (uint64_t)alignment_ms,
+                       .sync_ms = (uint64_t)(now_ms() - t0)};
+        if (!wr_uploader_push(job, &u)) {
+            wr_snapshotter_drop(t->snap, id);
+            wr_job_decline(job, id, t->subtask, "out of memory queueing the upload", false);
+        }
+    }
+    return WR_OK;
+}
+
+/* Follows the aligner's decision: block channels, snapshot when aligned. */
+static wr_err on_align(snk *k, wr_inbox *in, wr_align_result r, wr_errbuf *eb)
+{
+    int n = wr_inbox_channels(in);
+    bool waiting = false;
+    wr_err e = WR_OK;
+
+    if (r.snapshot) {
+        e = take_snapshot(k, r.id, r.alignment_ms, eb);
+        wr_aligner_done(k->al);
+    }
+    for (int ch = 0; ch < n; ch++) {
+        bool b = wr_aligner_blocked(k->al, ch);
+        wr_inbox_block(in, ch, b);
+        waiting |= b;
+    }
+    if (waiting)
+        wr_fault("align");
+    return e;
+}
+
 static wr_err snk_init(snk *k, wr_task *t, wr_errbuf *eb)
 {
     wr_job *job = t->job;
@@ -296,10 +450,16 @@ static wr_err snk_init(snk *k, wr_task *t, wr_errbuf *eb)
         wr_keygroup_range(t->subtask, job->plan.max_parallelism, job->plan.parallelism,
                           &so.kg_first, &so.kg_last);
         k->n_keys = job->plan.n_keys;
-        e = wr_state_open(&so, &k->state, eb);
+        t->kg_first = so.kg_first;
+        t->kg_last = so.kg_last;
+        e = restore_files(k, dir, eb);
+        if (!e)
+            e = wr_state_open(&so, &k->state, eb);
         if (!e)
             e = wr_window_new(spec, k->window_op, job->plan.key_cols, job->plan.n_keys, k->state,
                               &out, scratch, &k->window, eb);
+        if (!e)
+            e = restore_operator(k, eb);
         if (e)
             return e;
     }
@@ -309,8 +469,26 @@ static wr_err snk_init(snk *k, wr_task *t, wr_errbuf *eb)
     return WR_OK;
 }
 
+/* The aligner, when checkpoints are on (also for subtasks without a window). */
+static wr_err snk_init_aligner(snk *k, wr_errbuf *eb)
+{
+    if (!wr_job_checkpointing(k->job))
+        return WR_OK;
+    k->al = wr_aligner_new(wr_inbox_channels(k->job->inboxes[k->t->subtask]));
+    return k->al ? WR_OK : wr_fail(eb, WR_ENOMEM, "out of memory");
+}
+
 static void snk_fini(snk *k)
 {
+    wr_job *job = k->job;
+    int64_t pending = k->al ? wr_aligner_current(k->al) : 0;
+
+    pthread_mutex_lock(&job->mu);
+    k->t->ended = true;
+    pthread_mutex_unlock(&job->mu);
+    if (pending > 0 && !wr_job_canceled(job))
+        wr_job_decline(job, pending, k->t->subtask, "the subtask has finished", true);
+    wr_aligner_free(k->al);
     publish_stats(k);
     wr_window_free(k->window);
     wr_state_close(k->state);
@@ -341,6 +519,8 @@ void *wr_sink_task_main(void *arg)
     snk k;
 
     e = snk_init(&k, t, &eb);
+    if (!e)
+        e = snk_init_aligner(&k, &eb);
     if (e) {
         wr_job_fail(job, e, eb.msg);
         goto out;
@@ -365,6 +545,12 @@ void *wr_sink_task_main(void *arg)
             ends++;
             if (k.wm)
                 moved = wr_wm_merge_end(k.wm, ch, &w);
+            if (k.al)
+                e = on_align(&k, in, wr_aligner_end(k.al, ch, now_ms()), &eb);
+            break;
+        case WR_BATCH_BARRIER:
+            if (k.al)
+                e = on_align(&k, in, wr_aligner_barrier(k.al, ch, b->value, now_ms()), &eb);
             break;
         case WR_BATCH_WATERMARK:
         case WR_BATCH_IDLE:

@@ -14,6 +14,12 @@
  * bounded source is finished the watermark is WR_WM_MAX, which fires every window; a
  * stop requested by the user ends the channels without it.
  *
+ * Checkpoints: when the job's trigger (wr_job_trigger_checkpoint) is newer than the last
+ * barrier this subtask emitted, it flushes its open batches and watermark, flushes the
+ * dead-letter producer, sends barrier N on every output channel after everything it read
+ * so far, and acknowledges N with the next offset of each partition: the records before
+ * the barrier are exactly those below these offsets.
+ *
  * Thread: its own. Blocks in wr_job_send when a downstream channel has no credit,
  * which stops consumption; librdkafka's prefetch queue is bounded by
  * limits.consumer_queue_kbytes, so memory stays bounded under backpressure.
@@ -63,6 +69,7 @@ typedef struct src {
      * record) */
     uint64_t n_in, n_bytes, n_filtered;
     uint64_t pauses; /* times the partitions were paused for backpressure */
+    int64_t last_barrier;
 } src;
 
 static int64_t now_ms(void)
@@ -362,7 +369,8 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
     }
     for (int i = 0; i < t->nparts; i++) {
         s->local_of[t->parts[i]] = i;
-        if (t->stop[i] < 0) /* nothing to read: see job.c */
+        s->next[i] = t->start[i]; /* what a checkpoint records until a record is read */
+        if (t->stop[i] < 0)       /* nothing to read: see job.c */
             partition_done(s, i);
     }
     e = wr_chain_new(spec, job->plan.stages[0].first_op, job->plan.stages[0].n_ops, scratch,
@@ -392,6 +400,72 @@ static void src_fini(src *s)
     free(s->done);
     free(s->local_of);
     wr_wm_source_free(s->wm);
+}
+
+/* Checkpoint id: everything read so far goes downstream before barrier id, which goes on
+ * every channel; then the offsets are acknowledged. */
+static bool take_barrier(src *s, int64_t id)
+{
+    wr_errbuf eb;
+
+    if (!flush_all(s))
+        return false;
+    if (s->job->dlq && wr_producer_flush(s->job->dlq, s->job->opt.kafka_timeout_ms, &eb) != WR_OK) {
+        wr_job_fail(s->job, WR_EKAFKA, eb.msg);
+        return false;
+    }
+    for (int i = 0; i < s->ntargets; i++) {
+        wr_batch *b = wr_batch_new_control(WR_BATCH_BARRIER, id);
+        if (!b) {
+            wr_job_fail(s->job, WR_ENOMEM, "source task: out of memory");
+            return false;
+        }
+        if (!send_batch(s, i, b))
+            return false;
+    }
+    s->last_barrier = id;
+    pthread_mutex_lock(&s->job->mu);
+    s->t->last_barrier = id;
+    pthread_mutex_unlock(&s->job->mu);
+    {
+        wr_ck_ack a = {.id = id,
+                       .subtask = s->t->subtask,
+                       .stage = 0,
+                       .nparts = s->t->nparts,
+                       .parts = s->t->parts,
+                       .offsets = s->next};
+        wr_job_ack(s->job, &a);
+    }
+    return true;
+}
+
+/* The subtask ended cleanly: from now on the job acks checkpoints for it with these
+ * offsets (its channels ended, which counts as every barrier downstream). */
+static void source_ended(src *s)
+{
+    int64_t *fin = malloc(sizeof *fin * ((size_t)s->t->nparts + 1));
+    int64_t pending = 0;
+
+    if (!fin)
+        return; /* the checkpoints after this one fail; the job finishes anyway */
+    memcpy(fin, s->next, sizeof *fin * (size_t)s->t->nparts);
+    pthread_mutex_lock(&s->job->mu);
+    s->t->ended = true;
+    s->t->final_next = fin;
+    if (atomic_load(&s->job->ck_trigger) > s->t->last_barrier) {
+        pending = atomic_load(&s->job->ck_trigger);
+        s->t->last_barrier = pending;
+    }
+    pthread_mutex_unlock(&s->job->mu);
+    if (pending) {
+        wr_ck_ack a = {.id = pending,
+                       .subtask = s->t->subtask,
+                       .stage = 0,
+                       .nparts = s->t->nparts,
+                       .parts = s->t->parts,
+                       .offsets = fin};
+        wr_job_ack(s->job, &a);
+    }
 }
 
 /* Sends END on this subtask's channel of every downstream inbox. */
@@ -448,10 +522,18 @@ void *wr_source_task_main(void *arg)
             rd_kafka_poll(s.job->dlq->rk, 0);
         if ((n < POLL_BATCH || now_ms() - s.last_flush_ms >= LINGER_MS) && !flush_all(&s))
             break;
+        {
+            int64_t trig = atomic_load_explicit(&s.job->ck_trigger, memory_order_relaxed);
+            if (trig > s.last_barrier && !take_barrier(&s, trig))
+                break;
+        }
     }
     s.now = now_ms();
-    if (!wr_job_canceled(s.job) && flush_all(&s))
+    if (!wr_job_canceled(s.job) && flush_all(&s)) {
         send_end(&s);
+        if (!wr_job_canceled(s.job) && wr_job_checkpointing(s.job))
+            source_ended(&s);
+    }
     src_fini(&s);
     return NULL;
 }

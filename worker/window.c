@@ -16,7 +16,9 @@
  *     every entry is one result;
  *   - sliding: the S/D slices' namespaces are iterated sorted by (key group, key bytes)
  *     and merged k-way (a binary heap), so a key's slices meet without a per-key map.
- * Slices all of whose windows are past end + L are dropped as whole namespaces.
+ * Slices all of whose windows are past end + L are dropped as whole namespaces. The
+ * array is not part of a checkpoint: wr_window_restore rebuilds it from the restored
+ * store's namespaces (every namespace but WR_STATE_NS_GLOBAL is a slice end).
  *
  * Sessions: one entry per key at WR_STATE_NS_GLOBAL holds the key's sessions (an
  * encoded list, below), and empty "timer" entries at namespace = a session's end and
@@ -1354,6 +1356,56 @@ static wr_err session_advance(wr_window_op *w, wr_errbuf *eb)
     }
     if (w->wm == INT64_MAX)
         return session_sweep_all(w, eb);
+    return WR_OK;
+}
+
+/* ---- restore ---- */
+
+typedef struct ns_collect {
+    int64_t *ns;
+    size_t n, cap;
+} ns_collect;
+
+static void ns_count(void *arg, int64_t ns)
+{
+    if (ns != WR_STATE_NS_GLOBAL)
+        ((ns_collect *)arg)->cap++;
+}
+
+static void ns_add_live(void *arg, int64_t ns)
+{
+    ns_collect *c = arg;
+    if (ns != WR_STATE_NS_GLOBAL && c->n < c->cap)
+        c->ns[c->n++] = ns;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+wr_err wr_window_restore(wr_window_op *w, int64_t wm, wr_errbuf *eb)
+{
+    ns_collect c = {0};
+
+    w->wm = wm;
+    w->n_live = 0;
+    if (w->kind == WR_WINDOW_SESSION) /* timers are namespaces: the store knows them */
+        return WR_OK;
+    /* Every namespace but the global one is a slice end (namespaces are distinct). */
+    wr_state_each_ns(w->st, ns_count, &c);
+    if (c.cap > w->cap_live) {
+        int64_t *n = realloc(w->live, sizeof *n * c.cap);
+        if (!n)
+            return wr_fail(eb, WR_ENOMEM, "window: out of memory restoring %zu live slices", c.cap);
+        w->live = n;
+        w->cap_live = c.cap;
+    }
+    c.ns = w->live;
+    wr_state_each_ns(w->st, ns_add_live, &c);
+    qsort(w->live, c.n, sizeof *w->live, cmp_i64);
+    w->n_live = c.n;
     return WR_OK;
 }
 

@@ -92,6 +92,12 @@ wr_err wr_window_advance(wr_window_op *w, int64_t wm, wr_errbuf *eb);
 
 void wr_window_get_stats(const wr_window_op *w, wr_window_stats *out);
 
+/* After its store was restored from a checkpoint (before any other call): sets the
+ * operator's watermark to wm without firing anything (the checkpoint was taken after
+ * every window up to wm had fired) and rebuilds its in-memory index of live slices from
+ * the store's namespaces (wr_state_each_ns). */
+wr_err wr_window_restore(wr_window_op *w, int64_t wm, wr_errbuf *eb);
+
 /* The state key bytes for the group key row[key_cols[0..n)] appended to out (cleared
  * first): a self-delimiting, type-tagged encoding, equal keys ⇔ equal bytes. Fails with
  * WR_ETOOBIG at out's cap. */

@@ -3,13 +3,16 @@
  * deployments and the routing of received frames.
  */
 #include "worker.h"
+#include "ckstore.h"
 #include "exchange.h"
+#include "files.h"
 #include "job-internal.h"
 #include "job.h"
 #include "kafka.h"
 #include "log.h"
 #include "net.h"
 #include "plan.h"
+#include "snapshot.h"
 #include "spec.h"
 #include "wire.h"
 
@@ -44,6 +47,13 @@ typedef struct deployment {
     int *part_subtask;
     int nparts;
     wr_exchange *x;
+    /* checkpoints (ck_store NULL: off) */
+    wr_ckstore *ck_store;
+    char *ck_local_root;
+    int64_t restore_id;
+    int nrestore;
+    wr_ck_restore *restore;
+    wr_snap_handle *restore_state;
     /* under w->mu: */
     wr_job *job; /* while running: the net thread delivers into it */
     int state;   /* WEIR__TASK_STATE__* */
@@ -52,6 +62,7 @@ typedef struct deployment {
     uint64_t final_bp_ms;
     bool ended;
     int64_t ended_at;
+    int64_t corrupt_ck; /* FAILED restoring this checkpoint */
     bool cancel_requested;
     bool stop_requested;
     /* supervisor thread */
@@ -170,6 +181,7 @@ static void fill_report(deployment *d, Weir__TaskReport *r, Weir__Stats *s)
     r->attempt = d->attempt;
     r->state = (Weir__TaskState)d->state;
     r->message = d->message;
+    r->corrupt_checkpoint = (uint64_t)d->corrupt_ck;
     if (d->job) {
         wr_job_get_stats(d->job, &st);
         bp = wr_job_backpressured_ms(d->job);
@@ -269,9 +281,188 @@ static void deployment_free(deployment *d)
     free(d->here);
     free(d->parts);
     free(d->part_subtask);
+    for (int i = 0; d->restore_state && i < d->nrestore; i++)
+        wr_snap_handle_fini(&d->restore_state[i]);
+    free(d->restore_state);
+    free(d->restore);
+    free(d->ck_local_root);
+    wr_ckstore_free(d->ck_store);
     if (d->spec)
         wr_spec_free(d->spec);
     free(d);
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static deployment *find_deployment(wr_worker *w, const char *job_id, uint32_t attempt);
+
+/* Job callback (task or uploader thread): a subtask's part of a checkpoint. */
+static void ck_ack(void *arg, const wr_ck_ack *a)
+{
+    deployment *d = arg;
+    Weir__Control c = WEIR__CONTROL__INIT;
+    Weir__CheckpointAck k = WEIR__CHECKPOINT_ACK__INIT;
+    Weir__SourceOffset *offs = NULL, **offp = NULL;
+    Weir__StateFile *files = NULL, **filep = NULL;
+    int nfiles = a->state ? a->state->nfiles : 0;
+
+    offs = calloc((size_t)a->nparts + 1, sizeof *offs);
+    offp = calloc((size_t)a->nparts + 1, sizeof *offp);
+    files = calloc((size_t)nfiles + 1, sizeof *files);
+    filep = calloc((size_t)nfiles + 1, sizeof *filep);
+    if (!offs || !offp || !files || !filep)
+        goto out; /* the checkpoint times out */
+    k.job_id = d->job_id;
+    k.attempt = d->attempt;
+    k.checkpoint_id = (uint64_t)a->id;
+    k.subtask = (uint32_t)a->subtask;
+    k.stage = (uint32_t)a->stage;
+    for (int i = 0; i < a->nparts; i++) {
+        weir__source_offset__init(&offs[i]);
+        offs[i].partition = a->parts[i];
+        offs[i].next_offset = a->offsets[i];
+        offp[i] = &offs[i];
+    }
+    k.n_offsets = (size_t)a->nparts;
+    k.offsets = offp;
+    if (a->state) {
+        k.has_state = true;
+        for (int i = 0; i < nfiles; i++) {
+            const wr_snap_file *f = &a->state->files[i];
+            weir__state_file__init(&files[i]);
+            files[i].name = f->name;
+            files[i].path = f->path;
+            files[i].size = f->size;
+            files[i].crc32 = f->crc;
+            files[i].shared = f->shared;
+            filep[i] = &files[i];
+        }
+        k.n_files = (size_t)nfiles;
+        k.files = filep;
+        k.state_bytes = a->state->state_bytes;
+        k.uploaded_bytes = a->state->uploaded_bytes;
+        k.kg_first = a->kg_first;
+        k.kg_last = a->kg_last;
+    }
+    k.watermark = a->watermark;
+    k.alignment_ms = a->alignment_ms;
+    k.sync_ms = a->sync_ms;
+    k.async_ms = a->async_ms;
+    c.body_case = WEIR__CONTROL__BODY_CHECKPOINT_ACK;
+    c.checkpoint_ack = &k;
+    send_control(d->w, &c);
+out:
+    free(offs);
+    free(offp);
+    free(files);
+    free(filep);
+}
+
+static void ck_decline(void *arg, int64_t id, int subtask, const char *reason, bool finished)
+{
+    deployment *d = arg;
+    Weir__Control c = WEIR__CONTROL__INIT;
+    Weir__CheckpointDecline k = WEIR__CHECKPOINT_DECLINE__INIT;
+
+    k.job_id = d->job_id;
+    k.attempt = d->attempt;
+    k.checkpoint_id = (uint64_t)id;
+    k.subtask = (uint32_t)subtask;
+    k.reason = (char *)reason;
+    k.finished = finished;
+    c.body_case = WEIR__CONTROL__BODY_CHECKPOINT_DECLINE;
+    c.checkpoint_decline = &k;
+    send_control(d->w, &c);
+}
+
+/* The Deploy's checkpoint settings: storage, local copies, the state to restore. */
+static bool deployment_checkpoints(deployment *d, const Weir__Deploy *m, wr_errbuf *eb)
+{
+    wr_worker *w = d->w;
+    const char *base = w->data_dir;
+    char root[4096];
+
+    if (!m->checkpoint_storage || !*m->checkpoint_storage)
+        return true;
+    if (wr_ckstore_open(m->checkpoint_storage, &d->ck_store, eb) != WR_OK)
+        return false;
+    if (!base)
+        base = d->spec->state.dir;
+    if (!base)
+        base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    snprintf(root, sizeof root, "%s/weir-checkpoints/%s", base, d->job_id);
+    if (!(d->ck_local_root = strdup(root)))
+        goto oom;
+    /* local copies of subtasks that now run elsewhere are of no use here */
+    for (int i = 0; i < d->P; i++) {
+        char sub[4200];
+        wr_errbuf ignored;
+        if (d->here[i])
+            continue;
+        snprintf(sub, sizeof sub, "%s/s%d", root, i);
+        (void)wr_remove_tree(sub, &ignored);
+    }
+    d->restore_id = (int64_t)m->restore_checkpoint;
+    if (m->n_restore == 0)
+        return true;
+    d->restore = calloc(m->n_restore, sizeof *d->restore);
+    d->restore_state = calloc(m->n_restore, sizeof *d->restore_state);
+    if (!d->restore || !d->restore_state)
+        goto oom;
+    d->nrestore = (int)m->n_restore;
+    for (size_t i = 0; i < m->n_restore; i++) {
+        const Weir__CheckpointAck *k = m->restore[i];
+        wr_snap_handle *h = &d->restore_state[i];
+
+        d->restore[i].subtask = (int)k->subtask;
+        d->restore[i].watermark = k->watermark;
+        if (!k->has_state)
+            continue;
+        h->checkpoint_id = (int64_t)k->checkpoint_id;
+        h->state_bytes = k->state_bytes;
+        h->files = calloc(k->n_files + 1, sizeof *h->files);
+        if (!h->files)
+            goto oom;
+        for (size_t f = 0; f < k->n_files; f++) {
+            wr_snap_file *x = &h->files[h->nfiles++];
+            x->name = strdup(k->files[f]->name);
+            x->path = strdup(k->files[f]->path);
+            x->size = k->files[f]->size;
+            x->crc = k->files[f]->crc32;
+            x->shared = k->files[f]->shared;
+            if (!x->name || !x->path)
+                goto oom;
+        }
+        d->restore[i].state = h;
+    }
+    return true;
+oom:
+    wr_fail(eb, WR_ENOMEM, "out of memory");
+    return false;
+}
+
+static void handle_trigger(wr_worker *w, const Weir__TriggerCheckpoint *m)
+{
+    deployment *d;
+
+    pthread_mutex_lock(&w->mu);
+    d = find_deployment(w, m->job_id, m->attempt);
+    if (d && d->job && !d->ended)
+        wr_job_trigger_checkpoint(d->job, (int64_t)m->checkpoint_id);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void handle_ck_complete(wr_worker *w, const Weir__CheckpointComplete *m)
+{
+    deployment *d;
+
+    pthread_mutex_lock(&w->mu);
+    d = find_deployment(w, m->job_id, m->attempt);
+    if (d && d->job && !d->ended)
+        wr_job_checkpoint_complete(d->job, (int64_t)m->checkpoint_id);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static deployment *find_deployment(wr_worker *w, const char *job_id, uint32_t attempt)
@@ -301,6 +492,14 @@ static void *supervise(void *arg)
     jo.run_here = d->here;
     jo.exchange = d->x;
     jo.state_root = w->data_dir;
+    jo.ck_store = d->ck_store;
+    jo.job_id = d->job_id;
+    jo.attempt = d->attempt;
+    jo.ck_local_root = d->ck_local_root;
+    jo.ck = (wr_ck_callbacks){.arg = d, .ack = ck_ack, .decline = ck_decline};
+    jo.restore_id = d->restore_id;
+    jo.restore = d->restore;
+    jo.nrestore = d->nrestore;
     e = wr_job_start(d->spec, &jo, &job, &eb);
     if (e) {
         wr_log(WR_LOG_WARN, "worker", "job %s attempt %u: cannot start: %s", d->job_id, d->attempt,
@@ -342,6 +541,7 @@ static void *supervise(void *arg)
     } else {
         d->state = WEIR__TASK_STATE__TASK_FAILED;
         snprintf(d->message, sizeof d->message, "%s", eb.msg);
+        d->corrupt_ck = wr_job_corrupt_checkpoint(job);
     }
     d->ended = true;
     d->ended_at = now_ms();
@@ -421,6 +621,8 @@ static deployment *deployment_new(wr_worker *w, const Weir__Deploy *m, wr_errbuf
         d->parts[i] = (wr_part_offsets){pa->partition, pa->start_offset, pa->stop_offset};
         d->part_subtask[i] = (int)pa->subtask;
     }
+    if (!deployment_checkpoints(d, m, eb))
+        goto fail;
     d->x = wr_exchange_new(w->net, d->job_id, d->attempt, P, (const char *const *)d->addresses,
                            d->here, (int)d->spec->limits.channel_batches, w->advertise,
                            w->o.send_timeout_ms);
@@ -623,6 +825,12 @@ static void handle_control(wr_worker *w, Weir__Control *c)
     case WEIR__CONTROL__BODY_STOP:
         handle_stop(w, c->stop);
         break;
+    case WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT:
+        handle_trigger(w, c->trigger_checkpoint);
+        break;
+    case WEIR__CONTROL__BODY_CHECKPOINT_COMPLETE:
+        handle_ck_complete(w, c->checkpoint_complete);
+        break;
     default:
         break;
     }
@@ -779,12 +987,16 @@ static bool on_frame(void *arg, wr_frame *f, const char *peer)
     case WEIR__CONTROL__BODY_DEPLOY:
     case WEIR__CONTROL__BODY_CANCEL:
     case WEIR__CONTROL__BODY_STOP:
+    case WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT:
+    case WEIR__CONTROL__BODY_CHECKPOINT_COMPLETE:
         break;
     default:
         wr_log(WR_LOG_WARN, "worker", "closing the connection from %s: a worker takes no %s", peer,
-               f->control->body_case == WEIR__CONTROL__BODY_REGISTER    ? "Register"
-               : f->control->body_case == WEIR__CONTROL__BODY_HEARTBEAT ? "Heartbeat"
-                                                                        : "TaskReport");
+               f->control->body_case == WEIR__CONTROL__BODY_REGISTER         ? "Register"
+               : f->control->body_case == WEIR__CONTROL__BODY_HEARTBEAT      ? "Heartbeat"
+               : f->control->body_case == WEIR__CONTROL__BODY_TASK_REPORT    ? "TaskReport"
+               : f->control->body_case == WEIR__CONTROL__BODY_CHECKPOINT_ACK ? "CheckpointAck"
+                                                                             : "CheckpointDecline");
         return false;
     }
     m = calloc(1, sizeof *m);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The cluster verbs of the CLI (submit, list, status, cancel, workers) against a FAKE
+"""The cluster verbs of the CLI (submit, list, status, cancel, workers, checkpoints) against a FAKE
 coordinator: a Python http.server on 127.0.0.1:0 that serves canned JSON shaped as in
 docs/rest-api.md and records every request. Covers what needs no real cluster: table
 rendering, --json passthrough, server errors, response framing (Content-Length,
@@ -7,9 +7,11 @@ chunked, read to the end), submit's request and --wait, an unreachable coordinat
 bad usage. The real coordinator is exercised by the cluster tests."""
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,7 +40,11 @@ def summary(id_, name, state, parallelism=4, attempt=1, restarts=0):
             "attempt": attempt, "restarts": restarts, "submitted_ms": 1700000000000}
 
 
-def job(id_="3f9a0c12d4e5", state="RUNNING", failure=None, attempt=1):
+NO_CHECKPOINTS = {"last": None, "latest_completed": None, "restored_from": None,
+                  "consecutive_failures": 0}
+
+
+def job(id_="3f9a0c12d4e5", state="RUNNING", failure=None, attempt=1, checkpoints=None):
     j = summary(id_, "clicks-per-user", state, attempt=attempt, restarts=attempt - 1)
     j.update({
         "failure": failure, "state_ms": 5230,
@@ -49,8 +55,32 @@ def job(id_="3f9a0c12d4e5", state="RUNNING", failure=None, attempt=1):
              "state": "DEPLOYING", "partitions": [1, 5]},
         ],
         "deployments": [{"worker": "w1", "state": "RUNNING", "message": None, "stats": STATS}],
-        "stats": STATS})
+        "stats": STATS,
+        "checkpoints": checkpoints or NO_CHECKPOINTS})
     return j
+
+
+def checkpoint(id_, status, trigger_unix_ms, duration_ms, state_bytes=0, uploaded_bytes=0,
+               attempt=2, acks=8, tasks=8, retained=False, corrupt=False, reason=None):
+    """One CHECKPOINT of docs/rest-api.md."""
+    return {"id": id_, "status": status, "attempt": attempt, "trigger_unix_ms": trigger_unix_ms,
+            "duration_ms": duration_ms, "state_bytes": state_bytes,
+            "uploaded_bytes": uploaded_bytes, "acks": acks, "tasks": tasks,
+            "retained": retained, "corrupt": corrupt, "reason": reason}
+
+
+T0 = 1700000000000  # 2023-11-14 22:13:20 UTC
+CK_IN_PROGRESS = checkpoint(14, "IN_PROGRESS", T0 + 30000, None, state_bytes=2048, acks=3)
+CK_FAILED = checkpoint(13, "FAILED", T0 + 20000, 600000, reason="timed out after 600000 ms",
+                       acks=7)
+CK_COMPLETED = checkpoint(12, "COMPLETED", T0 + 10000, 412, state_bytes=12897484,
+                          uploaded_bytes=1258291, retained=True)
+CK_CORRUPT = checkpoint(11, "COMPLETED", T0 + 1000, 1340, state_bytes=512, uploaded_bytes=512,
+                        attempt=1, corrupt=True, reason="subtask 1: 000012.sst: crc32 mismatch")
+CHECKPOINTS = {"job": "3f9a0c12d4e5",
+               "counts": {"completed": 2, "failed": 1, "in_progress": 1},
+               "restored_from": 11, "latest_completed": CK_COMPLETED,
+               "history": [CK_IN_PROGRESS, CK_FAILED, CK_COMPLETED, CK_CORRUPT]}
 
 
 WORKERS = {"workers": [
@@ -157,7 +187,8 @@ def one_line(err):
 
 def an_unreachable_coordinator_is_one_line_and_exit_1():
     url = f"http://127.0.0.1:{free_port()}"
-    for args in (["list"], ["workers"], ["status", "abc"], ["cancel", "abc"]):
+    for args in (["list"], ["workers"], ["status", "abc"], ["cancel", "abc"],
+                 ["checkpoints", "abc"]):
         rc, out, err = weir(*args, "--coordinator", url)
         check(rc == 1, f"{args}: exit {rc}, expected 1: {err}")
         check(err == f"weir: cannot reach the coordinator at {url}: Connection refused\n",
@@ -199,7 +230,8 @@ def bad_usage_exits_2_with_a_usage_line():
                                                              "--timeout", "soon"],
              ["submit", job_path, "--timeout", "5s"], ["list", "--coordinator"],
              ["list", "--coordinator", "https://example.com"],
-             ["list", "--coordinator", "http://host:99999"]]
+             ["list", "--coordinator", "http://host:99999"], ["checkpoints"],
+             ["checkpoints", "a", "b"], ["checkpoints", "--all", "a"]]
     for args in cases:
         rc, out, err = weir(*args)
         check(rc == 2, f"{args}: exit {rc}, expected 2: {err}")
@@ -257,6 +289,114 @@ def status_shows_the_job_its_counters_and_the_partition_assignment():
     check(tasks == [["0", "w1", "tcp://10.0.0.2:7200", "RUNNING", "0,4"],
                     ["1", "w2-long-name", "tcp://10.0.0.3:7200", "DEPLOYING", "1,5"]],
           f"task rows: {tasks}")
+
+
+def status_shows_the_last_checkpoint_or_none():
+    with FakeCoordinator({("GET", "/v1/jobs/j"): (200, job("j"), "length")}) as fake:
+        rc, out, err = weir("status", "j", "--coordinator", fake.url)
+    check(rc == 0, f"exit {rc}: {err}")
+    check(re.search(r"^Last checkpoint: +none$", out, re.M), f"no 'none' line:\n{out}")
+    check("Restored from" not in out, f"restored from without a restore:\n{out}")
+
+    now = int(time.time() * 1000)
+    done = checkpoint(12, "COMPLETED", now - 3400, 180, state_bytes=12897484,
+                      uploaded_bytes=1258291, retained=True)
+    cks = {"last": done, "latest_completed": done, "restored_from": 11,
+           "consecutive_failures": 0}
+    with FakeCoordinator({("GET", "/v1/jobs/j"): (200, job("j", checkpoints=cks),
+                                                  "length")}) as fake:
+        rc, out, err = weir("status", "j", "--coordinator", fake.url)
+    check(rc == 0, f"exit {rc}: {err}")
+    m = re.search(r"^Last checkpoint: +#12 COMPLETED (\d+\.\d)s ago, took 180ms, 12\.3 MiB "
+                  r"\(uploaded 1\.2 MiB\)$", out, re.M)
+    check(m, f"no last checkpoint line:\n{out}")
+    check(3.2 <= float(m.group(1)) < 30, f"age {m.group(1)} s, expected from 3.2 s")
+    check(re.search(r"^Restored from: +#11$", out, re.M), f"no restored line:\n{out}")
+    # the block's values stay aligned
+    starts = {line.index(":") + 1 + len(line[line.index(":") + 1:]) -
+              len(line[line.index(":") + 1:].lstrip())
+              for line in out.split("\n\n")[0].splitlines()}
+    check(len(starts) == 1, f"values not aligned:\n{out}")
+
+    failed = checkpoint(13, "FAILED", now - 603000, 600000, reason="timed out after 600000 ms")
+    running = checkpoint(14, "IN_PROGRESS", now - 1500, None, acks=3)
+    for last, failures, want in (
+            (failed, 2, r"#13 FAILED \d+\.\ds ago, after 10m00s: timed out after 600000 ms "
+                        r"\(2 in a row\)$"),
+            (running, 0, r"#14 IN_PROGRESS for \d+\.\ds, 3/8 tasks acknowledged$")):
+        cks = {"last": last, "latest_completed": None, "restored_from": None,
+               "consecutive_failures": failures}
+        with FakeCoordinator({("GET", "/v1/jobs/j"): (200, job("j", checkpoints=cks),
+                                                      "length")}) as fake:
+            rc, out, err = weir("status", "j", "--coordinator", fake.url)
+        check(rc == 0 and re.search(r"^Last checkpoint: +" + want, out, re.M),
+              f"({rc}) {last['status']}:\n{out}{err}")
+
+
+def cell_table(out):
+    """Splits a table whose header words are single words into rows of cells, cut where
+    each header word starts (cells such as '12.3 MiB' hold blanks)."""
+    lines = out.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
+    cuts = list(zip(starts, starts[1:] + [None]))
+    return [[line[a:b].strip() for a, b in cuts] for line in lines]
+
+
+def checkpoints_prints_the_history_newest_first():
+    routes = {("GET", "/v1/jobs/3f9a0c12d4e5/checkpoints"): (200, CHECKPOINTS, "length")}
+    with FakeCoordinator(routes) as fake:
+        rc, out, err = weir("checkpoints", "3f9a0c12d4e5", "--coordinator", fake.url,
+                            env={"TZ": "UTC"})
+        check(fake.requests[-1]["method"] == "GET", "not a GET")
+    check(rc == 0, f"exit {rc}: {err}")
+    first, rest = out.split("\n", 1)
+    check(first == "restored from checkpoint 11", f"first line: {first!r}")
+    rows = cell_table(rest)
+    check(rows == [
+        ["ID", "STATUS", "ATTEMPT", "TRIGGERED", "DURATION", "SIZE", "UPLOADED", "REASON"],
+        ["14", "IN_PROGRESS", "2", "22:13:50", "-", "2.0 KiB", "0 B", "-"],
+        ["13", "FAILED", "2", "22:13:40", "10m00s", "0 B", "0 B", "timed out after 600000 ms"],
+        ["12", "COMPLETED", "2", "22:13:30", "412ms", "12.3 MiB", "1.2 MiB", "-"],
+        ["11", "COMPLETED", "1", "22:13:21", "1.3s", "512 B", "512 B",
+         "corrupt: subtask 1: 000012.sst: crc32 mismatch"],
+    ], f"table:\n{out}")
+    check(all(line == line.rstrip() for line in out.splitlines()), "trailing blanks")
+
+    # local time: the same instant in another zone
+    with FakeCoordinator(routes) as fake:
+        rc, out, err = weir("checkpoints", "3f9a0c12d4e5", "--coordinator", fake.url,
+                            env={"TZ": "XST-5:30"})
+    check(rc == 0 and "03:43:50" in out, f"({rc}) not local time:\n{out}{err}")
+
+    # no restore, no checkpoints yet
+    empty = {"job": "j", "counts": {"completed": 0, "failed": 0, "in_progress": 0},
+             "restored_from": None, "latest_completed": None, "history": []}
+    with FakeCoordinator({("GET", "/v1/jobs/j/checkpoints"): (200, empty, "length")}) as fake:
+        rc, out, err = weir("checkpoints", "j", "--coordinator", fake.url)
+    check(rc == 0 and out == "No checkpoints.\n", f"({rc}) {out!r} {err}")
+
+
+def checkpoints_json_passes_the_body_through():
+    pretty = json.dumps(CHECKPOINTS, indent=2).encode() + b"\n"
+    routes = {("GET", "/v1/jobs/3f9a0c12d4e5/checkpoints"): (200, pretty, "chunked")}
+    with FakeCoordinator(routes) as fake:
+        rc, out, err = weir("--json", "checkpoints", "3f9a0c12d4e5", "--coordinator", fake.url)
+    check(rc == 0 and out.count("\n") == 1, f"({rc}) not one line: {out!r} {err}")
+    check(json.loads(out) == CHECKPOINTS, "checkpoints --json differs from the server's body")
+
+
+def checkpoints_of_an_unknown_job_is_the_servers_message():
+    nope = (404, {"error": "unknown job 'nope'"}, "length")
+    with FakeCoordinator({("GET", "/v1/jobs/nope/checkpoints"): nope}) as fake:
+        rc, out, err = weir("checkpoints", "nope", "--coordinator", fake.url)
+        check(fake.requests[-1]["path"] == "/v1/jobs/nope/checkpoints",
+              f"path {fake.requests[-1]['path']}")
+    check(rc == 1 and err == "weir: unknown job 'nope'\n", f"({rc}) {err!r}")
+    check(out == "", f"stdout {out!r}")
+    with FakeCoordinator({("GET", "/v1/jobs/j/checkpoints"): (200, {"job": "j"},
+                                                              "length")}) as fake:
+        rc, out, err = weir("checkpoints", "j", "--coordinator", fake.url)
+    check(rc == 1 and one_line(err) and "no \"history\" array" in err, f"({rc}) {err!r}")
 
 
 def json_prints_the_servers_body_on_one_line():
@@ -464,6 +604,10 @@ if __name__ == "__main__":
         workers_prints_an_aligned_table_with_slots_and_heartbeats,
         list_prints_one_row_per_job,
         status_shows_the_job_its_counters_and_the_partition_assignment,
+        status_shows_the_last_checkpoint_or_none,
+        checkpoints_prints_the_history_newest_first,
+        checkpoints_json_passes_the_body_through,
+        checkpoints_of_an_unknown_job_is_the_servers_message,
         json_prints_the_servers_body_on_one_line,
         an_unknown_job_prints_the_servers_message,
         cancel_prints_the_returned_state,

@@ -40,7 +40,7 @@ static void reg(wr_cluster *c, int64_t now, const char *id, int slots)
 static void submit(wr_cluster *c, int64_t now, int P, int nparts, char id[WR_CLUSTER_ID_MAX])
 {
     wr_cpart parts[32];
-    wr_csubmit s = {"clicks-per-user", "name: x\n", "x", P, parts, nparts};
+    wr_csubmit s = {"clicks-per-user", "name: x\n", "x", P, parts, nparts, NULL, NULL};
     wr_errbuf eb;
     assert_true(nparts <= 32);
     for (int k = 0; k < nparts; k++) {
@@ -52,12 +52,21 @@ static void submit(wr_cluster *c, int64_t now, int P, int nparts, char id[WR_CLU
     assert_int_equal(wr_cluster_submit(c, now, &s, id, &eb), WR_OK);
 }
 
+/* The next action other than SAVE_JOB (a hint to persist the job, tested on its own). */
+static bool next_action(wr_cluster *c, wr_caction *a)
+{
+    while (wr_cluster_next_action(c, a))
+        if (a->kind != WR_CACT_SAVE_JOB)
+            return true;
+    return false;
+}
+
 /* Takes every queued action into a (at most max) and returns how many. */
 static int drain(wr_cluster *c, wr_caction *a, int max)
 {
     int n = 0;
     wr_caction tmp;
-    while (wr_cluster_next_action(c, n < max ? &a[n] : &tmp))
+    while (next_action(c, n < max ? &a[n] : &tmp))
         n++;
     assert_true(n <= max);
     return n;
@@ -66,7 +75,7 @@ static int drain(wr_cluster *c, wr_caction *a, int max)
 static void no_actions(wr_cluster *c)
 {
     wr_caction a;
-    assert_false(wr_cluster_next_action(c, &a));
+    assert_false(next_action(c, &a));
 }
 
 static void expect_action(const wr_caction *a, wr_caction_kind kind, int worker, const char *job,
@@ -164,7 +173,7 @@ static void a_job_runs_from_created_to_finished_and_gives_its_slots_back(void **
     expect_action(&a[1], WR_CACT_DEPLOY, 1, id, 1);
 
     {
-        wr_creport r = {id, 1, WR_CTASK_RUNNING, NULL, {0}};
+        wr_creport r = {id, 1, WR_CTASK_RUNNING, NULL, {0}, 0};
         r.stats.watermark = INT64_MIN;
         assert_true(wr_cluster_heartbeat(c, 500, "w0", &r, 1));
         assert_true(wr_cluster_heartbeat(c, 500, "w1", &r, 1));
@@ -330,6 +339,7 @@ static void a_job_that_fails_more_often_than_max_restarts_fails_with_the_last_re
 
     wr_cluster_config_defaults(&cfg);
     cfg.max_restarts = 2;
+    cfg.restart_multiplier = 1.0; /* a fixed delay here; backoff has its own test */
     cfg.restart_delay_ms = 250;
     c = wr_cluster_new(&cfg);
     reg(c, 0, "w0", 1);
@@ -391,7 +401,7 @@ static void a_failed_deployment_cancels_the_others_and_keeps_the_first_reason(vo
     expect_action(&a[1], WR_CACT_CANCEL, 2, id, 1);
     /* w0 still runs it (the Cancel crossed its heartbeat, or got lost): cancel again */
     {
-        wr_creport r = {id, 1, WR_CTASK_RUNNING, NULL, {0}};
+        wr_creport r = {id, 1, WR_CTASK_RUNNING, NULL, {0}, 0};
         assert_true(wr_cluster_heartbeat(c, 25, "w0", &r, 1));
     }
     assert_int_equal(drain(c, a, 8), 1);
@@ -444,6 +454,10 @@ static void a_worker_registering_again_fails_what_ran_there(void **state)
 
     report(c, 800, "w1", id, 1, WR_CTASK_CANCELED, NULL);
     assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    /* w1 is placed again only once heard from after the failure (its report counts not) */
+    wr_cluster_tick(c, 1800);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_true(beat(c, 1800, "w1"));
     wr_cluster_tick(c, 1800);
     assert_int_equal(j->state, WR_CJOB_RUNNING);
     assert_int_equal(j->attempt, 2);
@@ -600,14 +614,17 @@ static void a_worker_running_a_deployment_the_cluster_gave_up_on_is_told_to_canc
     j = job(c, id);
     report(c, 10, "w1", id, 1, WR_CTASK_FAILED, "boom");
     report(c, 11, "w0", id, 1, WR_CTASK_CANCELED, NULL);
+    /* after a failure only workers heard from since are placed */
+    assert_true(beat(c, 500, "w0"));
+    assert_true(beat(c, 500, "w1"));
     wr_cluster_tick(c, 1011);
     assert_int_equal(j->attempt, 2);
     drain(c, a, 16);
 
     /* attempt 1 still running on w0 (say the Cancel was lost): cancel it again */
     {
-        wr_creport r[2] = {{id, 1, WR_CTASK_RUNNING, NULL, {0}},
-                           {id, 2, WR_CTASK_DEPLOYING, NULL, {0}}};
+        wr_creport r[2] = {{id, 1, WR_CTASK_RUNNING, NULL, {0}, 0},
+                           {id, 2, WR_CTASK_DEPLOYING, NULL, {0}, 0}};
         assert_true(wr_cluster_heartbeat(c, 1100, "w0", r, 2));
     }
     assert_int_equal(drain(c, a, 16), 1);
@@ -649,7 +666,7 @@ static void heartbeats_from_unknown_or_lost_workers_are_refused(void **state)
 {
     wr_cluster *c = new_cluster();
     wr_caction a[4];
-    wr_creport r = {"abcabcabcabc", 1, WR_CTASK_RUNNING, NULL, {0}};
+    wr_creport r = {"abcabcabcabc", 1, WR_CTASK_RUNNING, NULL, {0}, 0};
 
     assert_false(beat(c, 0, "ghost"));
     assert_false(wr_cluster_heartbeat(c, 0, "ghost", &r, 1));
@@ -745,6 +762,700 @@ static void slots_freed_by_one_job_let_a_waiting_job_deploy(void **state)
     assert_int_equal(used(c, 0), 2);
     assert_int_equal(drain(c, a, 8), 3);
     expect_action(&a[2], WR_CACT_DEPLOY, 0, second, 1);
+    wr_cluster_free(c);
+}
+
+/* ---- restart strategy --------------------------------------------------------------- */
+
+/* A cluster with one 1-slot worker w0 and the restart strategy in cfg. */
+static wr_cluster *new_cluster_with(wr_cluster_config *cfg)
+{
+    wr_cluster *c;
+    cfg->id_seed = 42;
+    c = wr_cluster_new(cfg);
+    assert_non_null(c);
+    reg(c, 0, "w0", 1);
+    return c;
+}
+
+/* The only deployment (on w0) of the job's current attempt fails `ran` ms after it was
+ * deployed: the job must be RESTARTING until exactly failure + want_delay, and run the
+ * next attempt from then on (w0 heard from in between). */
+static void fail_after(wr_cluster *c, const char *id, int64_t ran, int64_t want_delay)
+{
+    const wr_cjob *j = job(c, id);
+    uint32_t attempt = j->attempt;
+    int64_t t = j->deployed_at + ran;
+
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    report(c, t, "w0", id, attempt, WR_CTASK_FAILED, "boom");
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(j->restart_at, t + want_delay);
+    assert_true(beat(c, j->restart_at - 1, "w0"));
+    wr_cluster_tick(c, j->restart_at - 1);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    wr_cluster_tick(c, t + want_delay);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    assert_int_equal(j->attempt, attempt + 1);
+    assert_int_equal(j->deployed_at, t + want_delay);
+}
+
+static void
+consecutive_restarts_back_off_exponentially_up_to_the_cap_and_reset_after_a_good_run(void **state)
+{
+    wr_cluster_config cfg;
+    wr_cluster *c;
+    char id[WR_CLUSTER_ID_MAX];
+
+    wr_cluster_config_defaults(&cfg);
+    cfg.restart_delay_ms = 1000;
+    cfg.restart_multiplier = 2.0;
+    cfg.restart_delay_max_ms = 5000;
+    cfg.restart_reset_ms = 10000;
+    cfg.max_failures_per_interval = 100; /* the failure rate has its own test */
+    c = new_cluster_with(&cfg);
+    submit(c, 0, 1, 1, id);
+
+    fail_after(c, id, 0, 1000);
+    fail_after(c, id, 9999, 2000); /* one ms short of a reset: the backoff goes on */
+    fail_after(c, id, 0, 4000);
+    fail_after(c, id, 0, 5000); /* 8000, capped */
+    fail_after(c, id, 0, 5000);
+    fail_after(c, id, 10000, 1000); /* ran restart_reset_ms: back to restart_delay */
+    fail_after(c, id, 0, 2000);
+    assert_int_equal(job(c, id)->restarts, 7);
+    wr_cluster_free(c);
+}
+
+static void more_failures_than_the_rate_limit_within_the_interval_fail_the_job(void **state)
+{
+    wr_cluster_config cfg;
+    wr_cluster *c;
+    char id[WR_CLUSTER_ID_MAX];
+    const wr_cjob *j;
+
+    wr_cluster_config_defaults(&cfg);
+    cfg.restart_delay_ms = 100;
+    cfg.restart_multiplier = 1.0;
+    cfg.max_failures_per_interval = 2;
+    cfg.failure_rate_interval_ms = 10000;
+    c = new_cluster_with(&cfg);
+    submit(c, 0, 1, 1, id);
+    j = job(c, id);
+
+    fail_after(c, id, 10, 100); /* 1 failure within 10 s */
+    fail_after(c, id, 10, 100); /* 2: at the limit, still restarts */
+    report(c, j->deployed_at + 10, "w0", id, j->attempt, WR_CTASK_FAILED, "boom");
+    assert_int_equal(j->state, WR_CJOB_FAILED);
+    assert_string_equal(j->failure, "3 failures within 10 s exceed the failure rate limit "
+                                    "(max 2); last failure: worker w0: boom");
+    assert_int_equal(j->restarts, 2);
+    wr_cluster_tick(c, 100000);
+    assert_int_equal(j->state, WR_CJOB_FAILED);
+    wr_cluster_free(c);
+}
+
+static void failures_spread_wider_than_the_interval_restart_without_a_total_limit(void **state)
+{
+    wr_cluster_config cfg;
+    wr_cluster *c;
+    char id[WR_CLUSTER_ID_MAX];
+
+    wr_cluster_config_defaults(&cfg);
+    cfg.restart_delay_ms = 100;
+    cfg.restart_multiplier = 1.0;
+    cfg.max_failures_per_interval = 2;
+    cfg.failure_rate_interval_ms = 10000;
+    cfg.max_restarts = -1;
+    c = new_cluster_with(&cfg);
+    submit(c, 0, 1, 1, id);
+
+    /* a failure every 6 s: never more than 2 within 10 s */
+    for (int i = 0; i < 25; i++)
+        fail_after(c, id, 5900, 100);
+    assert_int_equal(job(c, id)->restarts, 25);
+    assert_int_equal(job(c, id)->attempt, 26);
+    wr_cluster_free(c);
+}
+
+/* ---- placement after a failure ------------------------------------------------------ */
+
+static void after_a_failure_only_workers_heard_from_since_are_placed(void **state)
+{
+    wr_cluster *c = new_cluster();
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    const wr_cjob *j;
+
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    reg(c, 0, "w2", 1);
+    submit(c, 0, 2, 2, id);
+    j = job(c, id);
+    assert_int_equal(j->worker_of[0], 0);
+    assert_int_equal(j->worker_of[1], 1);
+    drain(c, a, 8);
+
+    assert_true(beat(c, 90, "w1")); /* before the failure: does not count */
+    report(c, 100, "w0", id, 1, WR_CTASK_FAILED, "boom");
+    assert_int_equal(j->failed_at, 100);
+    report(c, 150, "w1", id, 1, WR_CTASK_CANCELED, NULL); /* a report is no heartbeat */
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(j->restart_at, 1150);
+    assert_true(beat(c, 1000, "w2"));
+    drain(c, a, 8);
+
+    /* w0 and w1 are not LOST yet, but only w2 was heard from: 1 slot for 2 subtasks */
+    wr_cluster_tick(c, 1150);
+    assert_true(wr_cluster_worker(c, 0)->alive);
+    assert_true(wr_cluster_worker(c, 1)->alive);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(j->attempt, 1);
+    no_actions(c);
+
+    /* w0 registers again (a fresh process): heard from */
+    reg(c, 1200, "w0", 1);
+    wr_cluster_tick(c, 1200);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(j->worker_of[0], 0);
+    assert_int_equal(j->worker_of[1], 2);
+    assert_null(deploy_on(j, 1));
+    assert_int_equal(used(c, 1), 0);
+    assert_int_equal(drain(c, a, 8), 3);
+    expect_action(&a[0], WR_CACT_REGISTER_ACK, 0, NULL, 0);
+    expect_action(&a[1], WR_CACT_DEPLOY, 0, id, 2);
+    expect_action(&a[2], WR_CACT_DEPLOY, 2, id, 2);
+    wr_cluster_free(c);
+}
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+
+#define STORAGE "file:///var/lib/weir/checkpoints"
+
+static wr_ckc_config ck_config(int64_t interval_ms)
+{
+    wr_ckc_config k;
+    wr_ckc_config_defaults(&k);
+    k.interval_ms = interval_ms;
+    return k;
+}
+
+/* Submits a job of parallelism P (no partitions) with checkpoints as k says. */
+static void submit_ck(wr_cluster *c, int64_t now, int P, const wr_ckc_config *k,
+                      char id[WR_CLUSTER_ID_MAX])
+{
+    wr_csubmit s = {"clicks-per-user", "name: x\n", "x", P, NULL, 0, k, STORAGE};
+    wr_errbuf eb;
+    assert_int_equal(wr_cluster_submit(c, now, &s, id, &eb), WR_OK);
+}
+
+/* Every deployment of the job's current attempt reports RUNNING. */
+static void all_run(wr_cluster *c, int64_t now, const char *id)
+{
+    const wr_cjob *j = job(c, id);
+    for (int d = 0; d < j->ndeploys; d++)
+        report(c, now, wr_cluster_worker(c, j->deploys[d].worker)->id, id, j->attempt,
+               WR_CTASK_RUNNING, NULL);
+}
+
+/* Every alive worker heartbeats. */
+static void beat_all(wr_cluster *c, int64_t now)
+{
+    for (int w = 0; w < wr_cluster_nworkers(c); w++)
+        if (wr_cluster_worker(c, w)->alive)
+            assert_true(beat(c, now, wr_cluster_worker(c, w)->id));
+}
+
+/* Task `task` of the current attempt acknowledges checkpoint ck with the blob "ack <task>". */
+static void ack(wr_cluster *c, int64_t now, const char *id, int64_t ck, int task,
+                const char *const *shared, int nshared)
+{
+    char blob[16];
+    int n = snprintf(blob, sizeof blob, "ack %d", task);
+    wr_cluster_ck_ack(c, now, id, job(c, id)->attempt, ck, task, blob, (size_t)n, shared, nshared,
+                      100, 10);
+}
+
+/* Every one of the job's 2 x P tasks acknowledges checkpoint ck. */
+static void ack_all(wr_cluster *c, int64_t now, const char *id, int64_t ck,
+                    const char *const *shared, int nshared)
+{
+    for (int t = 0; t < 2 * job(c, id)->parallelism; t++)
+        ack(c, now, id, ck, t, shared, nshared);
+}
+
+/* The queued actions are exactly one TRIGGER of checkpoint ck per deployment. */
+static void expect_triggers(wr_cluster *c, const char *id, int64_t ck)
+{
+    const wr_cjob *j = job(c, id);
+    wr_caction a[8];
+    int n = drain(c, a, 8);
+    assert_int_equal(n, j->ndeploys);
+    for (int i = 0; i < n; i++) {
+        expect_action(&a[i], WR_CACT_TRIGGER, j->deploys[i].worker, id, j->attempt);
+        assert_int_equal(a[i].checkpoint_id, ck);
+    }
+}
+
+/* The queued actions are exactly the completion of checkpoint ck. */
+static void expect_complete(wr_cluster *c, const char *id, int64_t ck)
+{
+    wr_caction a[4];
+    assert_int_equal(drain(c, a, 4), 1);
+    expect_action(&a[0], WR_CACT_CK_COMPLETE, -1, id, job(c, id)->attempt);
+    assert_int_equal(a[0].checkpoint_id, ck);
+}
+
+/* Triggers checkpoint ck at a tick at `now` and completes it 10 ms later. */
+static void checkpoint(wr_cluster *c, int64_t now, const char *id, int64_t ck,
+                       const char *const *shared, int nshared)
+{
+    wr_cluster_tick(c, now);
+    expect_triggers(c, id, ck);
+    ack_all(c, now + 10, id, ck, shared, nshared);
+    expect_complete(c, id, ck);
+}
+
+static void checkpoints_are_triggered_every_interval_once_every_deployment_runs(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    const wr_cjob *j;
+
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    submit_ck(c, 0, 2, &k, id);
+    j = job(c, id);
+    assert_string_equal(j->checkpoint_storage, STORAGE);
+    assert_int_equal(j->checkpoint.interval_ms, 500);
+    assert_int_equal(drain(c, a, 8), 4); /* 2 acks, 2 deploys */
+
+    /* w1 still deploys: nothing is triggered however long that takes */
+    report(c, 10, "w0", id, 1, WR_CTASK_RUNNING, NULL);
+    wr_cluster_tick(c, 1000);
+    no_actions(c);
+
+    /* both run from 1100: the first checkpoint one interval later, at both workers */
+    report(c, 1100, "w1", id, 1, WR_CTASK_RUNNING, NULL);
+    wr_cluster_tick(c, 1599);
+    no_actions(c);
+    wr_cluster_tick(c, 1600);
+    expect_triggers(c, id, 1);
+    ack_all(c, 1650, id, 1, NULL, 0);
+    expect_complete(c, id, 1);
+    wr_cluster_tick(c, 2099);
+    no_actions(c);
+    wr_cluster_tick(c, 2100);
+    expect_triggers(c, id, 2);
+
+    /* a pending checkpoint holds the next one back until it ends */
+    wr_cluster_tick(c, 2600);
+    no_actions(c);
+    ack_all(c, 2700, id, 2, NULL, 0);
+    expect_complete(c, id, 2);
+    wr_cluster_tick(c, 2700);
+    expect_triggers(c, id, 3);
+    wr_cluster_free(c);
+}
+
+static void
+a_checkpoint_completes_with_every_tasks_ack_and_unreferenced_files_are_deleted(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    const char *first[] = {"shared/a", "shared/b"}, *second[] = {"shared/b", "shared/c"};
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    const wr_cjob *j;
+    const wr_ck_entry *e;
+
+    k.retained = 1;
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    submit_ck(c, 0, 2, &k, id);
+    j = job(c, id);
+    drain(c, a, 8);
+    all_run(c, 0, id);
+    wr_cluster_tick(c, 500);
+    expect_triggers(c, id, 1);
+
+    /* 3 of the 4 tasks (2 x P), a repeated ack and acks of another id or attempt: pending */
+    for (int t = 0; t < 3; t++)
+        ack(c, 510, id, 1, t, first, 2);
+    ack(c, 511, id, 1, 0, first, 2);
+    ack(c, 512, id, 2, 3, first, 2);
+    wr_cluster_ck_ack(c, 513, id, 2, 1, 3, "x", 1, first, 2, 0, 0);
+    no_actions(c);
+    e = wr_ckc_find(j->ck, 1);
+    assert_non_null(e);
+    assert_int_equal(e->status, WR_CK_PENDING);
+    assert_int_equal(e->nacks, 3);
+
+    ack(c, 520, id, 1, 3, first, 2);
+    expect_complete(c, id, 1);
+    e = wr_ckc_find(j->ck, 1);
+    assert_int_equal(e->status, WR_CK_COMPLETED);
+    assert_int_equal(e->ntasks, 4);
+    assert_int_equal(e->blob_lens[3], 5);
+    assert_memory_equal(e->blobs[3], "ack 3", 5);
+    assert_int_equal(e->state_bytes, 400);
+    assert_int_equal(wr_ckc_refs(j->ck, "shared/a"), 1);
+
+    /* retained 1: completing 2 discards 1 and deletes the file only 1 used */
+    wr_cluster_tick(c, 1000);
+    expect_triggers(c, id, 2);
+    ack_all(c, 1010, id, 2, second, 2);
+    assert_int_equal(drain(c, a, 8), 3);
+    expect_action(&a[0], WR_CACT_CK_COMPLETE, -1, id, 1);
+    assert_int_equal(a[0].checkpoint_id, 2);
+    expect_action(&a[1], WR_CACT_CK_DISCARD, -1, id, 1);
+    assert_int_equal(a[1].checkpoint_id, 1);
+    expect_action(&a[2], WR_CACT_CK_DELETE, -1, id, 1);
+    assert_string_equal(a[2].path, "shared/a");
+    assert_int_equal(wr_ckc_refs(j->ck, "shared/b"), 1);
+    wr_cluster_free(c);
+}
+
+static void a_failure_stops_checkpoints_and_the_next_attempt_restores_the_latest(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    const wr_cjob *j;
+
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    submit_ck(c, 0, 2, &k, id);
+    j = job(c, id);
+    assert_int_equal(j->restored_from, 0);
+    drain(c, a, 8);
+    all_run(c, 0, id);
+    wr_cluster_tick(c, 500);
+    expect_triggers(c, id, 1);
+
+    /* attempt 1 fails with checkpoint 1 pending: it is abandoned, nothing more triggers */
+    report(c, 600, "w0", id, 1, WR_CTASK_FAILED, "boom");
+    assert_int_equal(j->state, WR_CJOB_FAILING);
+    assert_int_equal(wr_ckc_find(j->ck, 1)->status, WR_CK_FAILED);
+    assert_int_equal(wr_ckc_failures(j->ck), 0);
+    assert_int_equal(drain(c, a, 8), 1);
+    expect_action(&a[0], WR_CACT_CANCEL, 1, id, 1);
+    wr_cluster_tick(c, 1100);
+    no_actions(c);
+    report(c, 1200, "w1", id, 1, WR_CTASK_CANCELED, NULL);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    wr_cluster_tick(c, 1700);
+    no_actions(c);
+
+    /* none completed: attempt 2 starts afresh */
+    beat_all(c, j->restart_at);
+    wr_cluster_tick(c, j->restart_at);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(j->restored_from, 0);
+    assert_int_equal(drain(c, a, 8), 2);
+    all_run(c, 2300, id);
+    checkpoint(c, 2800, id, 2, NULL, 0);
+    wr_cluster_tick(c, 3300);
+    expect_triggers(c, id, 3);
+
+    /* attempt 2 fails with 3 pending: attempt 3 restores 2 */
+    report(c, 3400, "w1", id, 2, WR_CTASK_FAILED, "boom");
+    report(c, 3500, "w0", id, 2, WR_CTASK_CANCELED, NULL);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(drain(c, a, 8), 1); /* the Cancel */
+    wr_cluster_tick(c, j->restart_at - 1);
+    no_actions(c);
+    beat_all(c, j->restart_at);
+    wr_cluster_tick(c, j->restart_at);
+    assert_int_equal(j->attempt, 3);
+    assert_int_equal(j->restored_from, 2);
+    assert_int_equal(drain(c, a, 8), 2);
+    expect_action(&a[0], WR_CACT_DEPLOY, 0, id, 3);
+    expect_action(&a[1], WR_CACT_DEPLOY, 1, id, 3);
+    wr_cluster_free(c);
+}
+
+static void a_stopping_job_triggers_no_more_checkpoints(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    wr_errbuf eb;
+    const wr_cjob *j;
+
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    submit_ck(c, 0, 2, &k, id);
+    j = job(c, id);
+    drain(c, a, 8);
+    all_run(c, 0, id);
+    wr_cluster_tick(c, 500);
+    expect_triggers(c, id, 1);
+
+    assert_int_equal(wr_cluster_stop(c, 600, id, &eb), WR_OK);
+    assert_int_equal(drain(c, a, 8), 2);
+    expect_action(&a[0], WR_CACT_STOP, 0, id, 1);
+    expect_action(&a[1], WR_CACT_STOP, 1, id, 1);
+    assert_int_equal(wr_ckc_find(j->ck, 1)->status, WR_CK_FAILED);
+    ack_all(c, 610, id, 1, NULL, 0); /* too late: abandoned */
+    all_run(c, 700, id);             /* still running while it drains */
+    for (int64_t t = 1000; t <= 4000; t += 500) {
+        beat_all(c, t);
+        wr_cluster_tick(c, t);
+    }
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    no_actions(c);
+    assert_int_equal(wr_ckc_next_id(j->ck), 2);
+    wr_cluster_free(c);
+}
+
+static void submit_refuses_checkpoints_without_storage(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    wr_csubmit s = {"j", "y", "n", 1, NULL, 0, &k, NULL};
+    char id[WR_CLUSTER_ID_MAX] = "untouched";
+    wr_errbuf eb;
+
+    assert_int_equal(wr_cluster_submit(c, 0, &s, id, &eb), WR_EINVAL);
+    assert_string_equal(eb.msg, "checkpoint.storage: checkpoints are on (interval 500 ms) but no "
+                                "storage is set (in the job or the coordinator's "
+                                "--checkpoint-storage)");
+    s.checkpoint_storage = "";
+    assert_int_equal(wr_cluster_submit(c, 0, &s, id, &eb), WR_EINVAL);
+    assert_string_equal(id, "untouched");
+    assert_int_equal(wr_cluster_njobs(c), 0);
+    /* checkpoints off: no storage needed */
+    k.interval_ms = 0;
+    assert_int_equal(wr_cluster_submit(c, 0, &s, id, &eb), WR_OK);
+    wr_cluster_free(c);
+}
+
+/* Whether a[0..n) holds an action of kind for checkpoint ck (path: CK_DELETE's). */
+static bool has_action(const wr_caction *a, int n, wr_caction_kind kind, int64_t ck,
+                       const char *path)
+{
+    for (int i = 0; i < n; i++)
+        if (a[i].kind == kind && (path ? strcmp(a[i].path, path) == 0 : a[i].checkpoint_id == ck))
+            return true;
+    return false;
+}
+
+static void a_corrupt_checkpoint_is_never_restored_again(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    const char *f1[] = {"shared/1"}, *f2[] = {"shared/2"};
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    wr_creport r;
+    const wr_cjob *j;
+    int n;
+
+    reg(c, 0, "w0", 1);
+    submit_ck(c, 0, 1, &k, id);
+    j = job(c, id);
+    drain(c, a, 8);
+    all_run(c, 0, id);
+    checkpoint(c, 500, id, 1, f1, 1);
+    checkpoint(c, 1000, id, 2, f2, 1);
+    report(c, 1100, "w0", id, 1, WR_CTASK_FAILED, "boom");
+    beat_all(c, j->restart_at);
+    wr_cluster_tick(c, j->restart_at);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(j->restored_from, 2);
+    drain(c, a, 8);
+
+    /* attempt 2 cannot restore 2 (checksum): attempt 3 restores 1 */
+    memset(&r, 0, sizeof r);
+    r.job_id = id;
+    r.attempt = 2;
+    r.state = WR_CTASK_FAILED;
+    r.message = "checkpoint 2: checksum mismatch in shared/2";
+    r.corrupt_checkpoint = 2;
+    wr_cluster_report(c, 2200, "w0", &r);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_true(wr_ckc_find(j->ck, 2)->corrupt);
+    assert_false(wr_ckc_find(j->ck, 2)->retained);
+    beat_all(c, j->restart_at);
+    wr_cluster_tick(c, j->restart_at);
+    assert_int_equal(j->attempt, 3);
+    assert_int_equal(j->restored_from, 1);
+    n = drain(c, a, 8);
+    assert_true(has_action(a, n, WR_CACT_CK_DISCARD, 2, NULL));
+    assert_true(has_action(a, n, WR_CACT_CK_DELETE, 0, "shared/2"));
+    assert_false(has_action(a, n, WR_CACT_CK_DELETE, 0, "shared/1"));
+
+    /* another failure: still 1, and the next checkpoint id is not 2 again */
+    report(c, j->deployed_at + 10, "w0", id, 3, WR_CTASK_FAILED, "boom");
+    beat_all(c, j->restart_at);
+    wr_cluster_tick(c, j->restart_at);
+    assert_int_equal(j->attempt, 4);
+    assert_int_equal(j->restored_from, 1);
+    drain(c, a, 8);
+    all_run(c, j->deployed_at, id);
+    checkpoint(c, j->deployed_at + 500, id, 3, NULL, 0);
+    wr_cluster_free(c);
+}
+
+static void too_many_failed_checkpoints_fail_the_attempt_and_it_restarts(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_ckc_config k = ck_config(500);
+    char id[WR_CLUSTER_ID_MAX];
+    wr_caction a[8];
+    const wr_cjob *j;
+
+    k.timeout_ms = 300;
+    k.tolerable_failures = 1;
+    reg(c, 0, "w0", 1);
+    reg(c, 0, "w1", 1);
+    submit_ck(c, 0, 2, &k, id);
+    j = job(c, id);
+    drain(c, a, 8);
+    all_run(c, 0, id);
+
+    /* one declined checkpoint is tolerated */
+    wr_cluster_tick(c, 500);
+    expect_triggers(c, id, 1);
+    wr_cluster_ck_decline(c, 510, id, 1, 1, "task 1: state upload failed", false);
+    assert_int_equal(wr_ckc_failures(j->ck), 1);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    no_actions(c);
+
+    /* a second one in a row (a timeout) is not */
+    wr_cluster_tick(c, 1000);
+    expect_triggers(c, id, 2);
+    wr_cluster_tick(c, 1299);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    no_actions(c);
+    wr_cluster_tick(c, 1300);
+    assert_int_equal(j->state, WR_CJOB_FAILING);
+    assert_string_equal(j->failure, "checkpoint 2 failed: timed out after 0.3 s; 2 consecutive "
+                                    "failed checkpoints exceed checkpoint.tolerable_failures (1)");
+    assert_int_equal(j->failed_at, 1300);
+    assert_int_equal(drain(c, a, 8), 2);
+    expect_action(&a[0], WR_CACT_CANCEL, 0, id, 1);
+    expect_action(&a[1], WR_CACT_CANCEL, 1, id, 1);
+
+    /* it restarts as for any failure, and checkpoints again with a fresh count */
+    report(c, 1310, "w0", id, 1, WR_CTASK_CANCELED, NULL);
+    report(c, 1320, "w1", id, 1, WR_CTASK_CANCELED, NULL);
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(j->restart_at, 2320);
+    beat_all(c, 2320);
+    wr_cluster_tick(c, 2320);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(j->restarts, 1);
+    drain(c, a, 8);
+    all_run(c, 2400, id);
+    assert_int_equal(wr_ckc_failures(j->ck), 0);
+    wr_cluster_tick(c, 2900);
+    expect_triggers(c, id, 3);
+    wr_cluster_free(c);
+}
+
+/* ---- coordinator restart ------------------------------------------------------------ */
+
+/* A record of a job of parallelism 1 with checkpoints 3 and 5 completed. */
+static void restore(wr_cluster *c, int64_t now, const char *id, wr_cjob_state st,
+                    int64_t next_checkpoint_id)
+{
+    static const char *const f3[] = {"shared/a"}, *const f5[] = {"shared/a", "shared/b"};
+    static const void *const blobs[] = {"ack 0", "ack 1"};
+    static const size_t lens[] = {5, 5};
+    static const wr_ckc_config k = {500, 600000, 0, 3, 3, 50};
+    const wr_crestored_ck cks[] = {
+        {3, 2, 1000, 1100, blobs, lens, f3, 1, 10, 10},
+        {5, 2, 2000, 2100, blobs, lens, f5, 2, 20, 10},
+    };
+    wr_crestore r;
+    wr_errbuf eb;
+
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.submit = (wr_csubmit){"clicks-per-user", "name: x\n", "x", 1, NULL, 0, &k, STORAGE};
+    r.state = st;
+    r.attempt = 2;
+    r.restarts = 1;
+    r.submitted_at = 77;
+    r.next_checkpoint_id = next_checkpoint_id;
+    r.checkpoints = cks;
+    r.ncheckpoints = 2;
+    assert_int_equal(wr_cluster_restore_job(c, now, &r, &eb), WR_OK);
+}
+
+static void a_restored_running_job_restarts_from_its_newest_checkpoint(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_caction a[8];
+    const wr_cjob *j;
+
+    restore(c, 10000, "0123456789ab", WR_CJOB_RUNNING, 7);
+    j = job(c, "0123456789ab");
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(j->restarts, 1);
+    assert_int_equal(j->submitted_at, 77);
+    assert_int_equal(j->restart_at, 10000);
+    assert_string_equal(j->failure, "coordinator restarted");
+    assert_int_equal(wr_ckc_refs(j->ck, "shared/a"), 2);
+    no_actions(c);
+    wr_cluster_tick(c, 10000); /* no worker yet */
+    assert_int_equal(j->state, WR_CJOB_RESTARTING);
+
+    reg(c, 10100, "w0", 1);
+    wr_cluster_tick(c, 10100);
+    assert_int_equal(j->state, WR_CJOB_RUNNING);
+    assert_int_equal(j->attempt, 3);
+    assert_int_equal(j->restarts, 2); /* the redeployment counts as a restart */
+    assert_int_equal(j->restored_from, 5);
+    assert_int_equal(drain(c, a, 8), 2);
+    expect_action(&a[0], WR_CACT_REGISTER_ACK, 0, NULL, 0);
+    expect_action(&a[1], WR_CACT_DEPLOY, 0, "0123456789ab", 3);
+
+    /* checkpoint ids go on from the record's next id */
+    all_run(c, 10200, "0123456789ab");
+    wr_cluster_tick(c, 10700);
+    expect_triggers(c, "0123456789ab", 7);
+    wr_cluster_free(c);
+}
+
+static void restored_checkpoint_ids_never_go_back_below_the_newest_checkpoint(void **state)
+{
+    wr_cluster *c = new_cluster();
+
+    restore(c, 0, "0123456789ab", WR_CJOB_RUNNING, 4); /* a record older than checkpoint 5 */
+    assert_int_equal(wr_ckc_next_id(job(c, "0123456789ab")->ck), 6);
+    wr_cluster_free(c);
+}
+
+static void a_restored_terminal_job_stays_terminal(void **state)
+{
+    wr_cluster *c = new_cluster();
+    wr_caction a[8];
+    wr_errbuf eb;
+    const wr_cjob *j;
+
+    restore(c, 10000, "0123456789ab", WR_CJOB_FINISHED, 7);
+    j = job(c, "0123456789ab");
+    assert_int_equal(j->state, WR_CJOB_FINISHED);
+    assert_null(j->failure);
+    reg(c, 10100, "w0", 1);
+    wr_cluster_tick(c, 10100);
+    assert_int_equal(j->state, WR_CJOB_FINISHED);
+    assert_int_equal(j->attempt, 2);
+    assert_int_equal(used(c, 0), 0);
+    assert_int_equal(drain(c, a, 8), 1);
+    expect_action(&a[0], WR_CACT_REGISTER_ACK, 0, NULL, 0);
+    assert_int_equal(wr_cluster_cancel(c, 10200, "0123456789ab", &eb), WR_EINVAL);
+    assert_string_equal(eb.msg, "job '0123456789ab' is already FINISHED");
     wr_cluster_free(c);
 }
 
@@ -873,7 +1584,7 @@ static void submit_rejects_a_bad_parallelism_or_partition_list_and_keeps_nothing
     wr_cluster *c = wr_cluster_new(NULL); /* defaults */
     char id[WR_CLUSTER_ID_MAX] = "untouched";
     wr_cpart bad = {-1, 0, 0, -1};
-    wr_csubmit s = {"j", "y", "n", 0, NULL, 0};
+    wr_csubmit s = {"j", "y", "n", 0, NULL, 0, NULL, NULL};
     wr_errbuf eb;
 
     assert_int_equal(wr_cluster_submit(c, 0, &s, id, &eb), WR_EINVAL);
@@ -1009,7 +1720,7 @@ static void used_slots_always_match_a_recount_over_random_events(void **state)
             } else if (kind < 15 && nj < 40) {
                 char id[WR_CLUSTER_ID_MAX];
                 wr_cpart parts[6];
-                wr_csubmit s = {"j", "y", "n", 1 + rnd_below(5), parts, rnd_below(7)};
+                wr_csubmit s = {"j", "y", "n", 1 + rnd_below(5), parts, rnd_below(7), NULL, NULL};
                 for (int k = 0; k < s.nparts; k++) {
                     parts[k].partition = k;
                     parts[k].start = 0;
@@ -1056,7 +1767,7 @@ static void used_slots_always_match_a_recount_over_random_events(void **state)
             }
             {
                 wr_caction a;
-                while (rnd_below(3) != 0 && wr_cluster_next_action(c, &a)) {
+                while (rnd_below(3) != 0 && next_action(c, &a)) {
                     assert_true(a.worker >= 0 && a.worker < wr_cluster_nworkers(c));
                     if (a.kind == WR_CACT_DEPLOY)
                         assert_non_null(wr_cluster_find_job(c, a.job_id));
@@ -1090,6 +1801,22 @@ int main(void)
         cmocka_unit_test(heartbeats_from_unknown_or_lost_workers_are_refused),
         cmocka_unit_test(a_job_waiting_longer_than_slot_timeout_for_slots_fails),
         cmocka_unit_test(slots_freed_by_one_job_let_a_waiting_job_deploy),
+        cmocka_unit_test(
+            consecutive_restarts_back_off_exponentially_up_to_the_cap_and_reset_after_a_good_run),
+        cmocka_unit_test(more_failures_than_the_rate_limit_within_the_interval_fail_the_job),
+        cmocka_unit_test(failures_spread_wider_than_the_interval_restart_without_a_total_limit),
+        cmocka_unit_test(after_a_failure_only_workers_heard_from_since_are_placed),
+        cmocka_unit_test(checkpoints_are_triggered_every_interval_once_every_deployment_runs),
+        cmocka_unit_test(
+            a_checkpoint_completes_with_every_tasks_ack_and_unreferenced_files_are_deleted),
+        cmocka_unit_test(a_failure_stops_checkpoints_and_the_next_attempt_restores_the_latest),
+        cmocka_unit_test(a_stopping_job_triggers_no_more_checkpoints),
+        cmocka_unit_test(submit_refuses_checkpoints_without_storage),
+        cmocka_unit_test(a_corrupt_checkpoint_is_never_restored_again),
+        cmocka_unit_test(too_many_failed_checkpoints_fail_the_attempt_and_it_restarts),
+        cmocka_unit_test(a_restored_running_job_restarts_from_its_newest_checkpoint),
+        cmocka_unit_test(restored_checkpoint_ids_never_go_back_below_the_newest_checkpoint),
+        cmocka_unit_test(a_restored_terminal_job_stays_terminal),
         cmocka_unit_test(job_stats_sum_the_deployments_and_take_the_lowest_watermark),
         cmocka_unit_test(stop_asks_every_deployment_to_drain_and_the_job_finishes),
         cmocka_unit_test(states_have_their_flink_names_and_three_are_terminal),

@@ -809,6 +809,81 @@ static void a_deploy_must_place_every_subtask_exactly_once(void **state)
     }
 }
 
+/* The checkpoint messages: round trips, and the checks that keep a peer's file names and
+ * storage paths from escaping their directories. */
+static void checkpoint_messages_round_trip_and_refuse_bad_files(void **state)
+{
+    Weir__Control c = WEIR__CONTROL__INIT;
+    Weir__CheckpointAck k = WEIR__CHECKPOINT_ACK__INIT;
+    Weir__StateFile f = WEIR__STATE_FILE__INIT, *fp = &f;
+    Weir__SourceOffset o = WEIR__SOURCE_OFFSET__INIT, *op = &o;
+    Weir__TriggerCheckpoint t = WEIR__TRIGGER_CHECKPOINT__INIT;
+    Weir__CheckpointDecline d = WEIR__CHECKPOINT_DECLINE__INIT;
+    wr_buf b;
+    wr_frame fr;
+    wr_errbuf eb;
+
+    (void)state;
+    k.job_id = "j1";
+    k.attempt = 2;
+    k.checkpoint_id = 7;
+    k.subtask = 1;
+    k.stage = 1;
+    k.has_state = true;
+    k.kg_first = 32;
+    k.kg_last = 63;
+    f.name = "000012.sst";
+    f.path = "j1/shared/s1-a2-000012.sst";
+    f.size = 4096;
+    f.crc32 = 0xdeadbeef;
+    f.shared = true;
+    k.n_files = 1;
+    k.files = &fp;
+    o.partition = 3;
+    o.next_offset = 1234;
+    k.n_offsets = 1;
+    k.offsets = &op;
+    c.body_case = WEIR__CONTROL__BODY_CHECKPOINT_ACK;
+    c.checkpoint_ack = &k;
+    wr_buf_init(&b, 0);
+    assert_int_equal(wr_wire_encode_control(&c, &b), WR_OK);
+    assert_int_equal(wr_wire_decode(b.p, b.len, MAX_LEN, &fr, &eb), WR_OK);
+    assert_same_message(&c.base, &fr.control->base);
+    wr_frame_fini(&fr);
+    wr_buf_fini(&b);
+
+    f.name = "../CURRENT";
+    assert_control_rejected(&c, "CheckpointAck: file 0 has a bad name");
+    f.name = "000012.sst";
+    f.path = "/etc/passwd";
+    assert_control_rejected(&c, "has a bad storage path");
+    f.path = "j1/../../x";
+    assert_control_rejected(&c, "has a bad storage path");
+    f.path = "j1/shared/s1-a2-000012.sst";
+    k.kg_last = 70000;
+    assert_control_rejected(&c, "key groups [32, 70000] out of range");
+    k.kg_last = 63;
+    k.stage = 2;
+    assert_control_rejected(&c, "stage 2 is not 0 or 1");
+    k.stage = 1;
+    k.checkpoint_id = 0;
+    assert_control_rejected(&c, "CheckpointAck: checkpoint_id 0");
+
+    t.job_id = "j1";
+    t.attempt = 1;
+    t.checkpoint_id = 0;
+    c.body_case = WEIR__CONTROL__BODY_TRIGGER_CHECKPOINT;
+    c.trigger_checkpoint = &t;
+    assert_control_rejected(&c, "TriggerCheckpoint: checkpoint_id 0");
+
+    d.job_id = "j1";
+    d.subtask = 40000;
+    d.reason = "disk full";
+    c.body_case = WEIR__CONTROL__BODY_CHECKPOINT_DECLINE;
+    c.checkpoint_decline = &d;
+    assert_control_rejected(&c, "CheckpointDecline: subtask 40000 is out of range");
+}
+
 static void a_large_deploy_is_checked_in_full(void **state)
 {
     enum { P = 32768 };
@@ -1103,6 +1178,7 @@ int main(void)
         cmocka_unit_test(register_slots_and_credits_are_range_checked),
         cmocka_unit_test(a_deploy_must_place_every_subtask_exactly_once),
         cmocka_unit_test(a_large_deploy_is_checked_in_full),
+        cmocka_unit_test(checkpoint_messages_round_trip_and_refuse_bad_files),
         cmocka_unit_test(every_truncation_of_a_batch_is_refused),
         cmocka_unit_test(trailing_bytes_after_a_batch_are_refused),
         cmocka_unit_test(string_lengths_are_checked_against_the_bytes_and_the_header),
