@@ -499,7 +499,8 @@ static void complete_pending(wr_ckc *ck, int64_t now)
     ck_rec *rec = ck->pending;
     int n = 0;
 
-    qsort(rec->paths, (size_t)rec->npaths, sizeof *rec->paths, cmp_str);
+    if (rec->npaths > 1)
+        qsort(rec->paths, (size_t)rec->npaths, sizeof *rec->paths, cmp_str);
     for (int i = 0; i < rec->npaths; i++) {
         if (n > 0 && strcmp(rec->paths[n - 1], rec->paths[i]) == 0)
             free(rec->paths[i]);
@@ -771,7 +772,8 @@ wr_err wr_ckc_add_completed(wr_ckc *ck, int64_t id, uint32_t attempt, int64_t tr
             goto oom;
         rec->npaths++;
     }
-    qsort(rec->paths, (size_t)rec->npaths, sizeof *rec->paths, cmp_str);
+    if (rec->npaths > 1)
+        qsort(rec->paths, (size_t)rec->npaths, sizeof *rec->paths, cmp_str);
     for (int i = 0; i < rec->npaths; i++) {
         if (n > 0 && strcmp(rec->paths[n - 1], rec->paths[i]) == 0)
             free(rec->paths[i]);

@@ -613,6 +613,8 @@ wr_err wr_cluster_register(wr_cluster *c, int64_t now, const char *id, const cha
     return WR_OK;
 }
 
+static void pump_checkpoints(wr_cluster *c, wr_cjob *j, int64_t now);
+
 static void apply_report(wr_cluster *c, int64_t now, int w, const wr_creport *r)
 {
     wr_cjob *j = find_job(c, r->job_id);
@@ -649,9 +651,11 @@ static void apply_report(wr_cluster *c, int64_t now, int w, const wr_creport *r)
             wr_ckc_start(j->ck, now, j->attempt);
         return;
     }
-    if (r->state == WR_CTASK_FAILED && r->corrupt_checkpoint > 0)
+    if (r->state == WR_CTASK_FAILED && r->corrupt_checkpoint > 0) {
         wr_ckc_mark_corrupt(j->ck, r->corrupt_checkpoint,
                             r->message && *r->message ? r->message : "checksum mismatch");
+        pump_checkpoints(c, j, now);
+    }
     if (!task_terminal(r->state))
         return; /* not a state we know */
 
@@ -839,8 +843,6 @@ wr_err wr_cluster_stop(wr_cluster *c, int64_t now, const char *job_id, wr_errbuf
     }
     return WR_OK;
 }
-
-static void pump_checkpoints(wr_cluster *c, wr_cjob *j, int64_t now);
 
 /* A job that waits for slots: deploys it, or fails it once it waited too long. */
 static void schedule_waiting(wr_cluster *c, wr_cjob *j, int64_t now)

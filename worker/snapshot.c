@@ -382,8 +382,10 @@ wr_err wr_snapshotter_seed(wr_snapshotter *s, const wr_snap_handle *restored, wr
 
 static wr_err local_dir(const wr_snapshotter *s, int64_t id, char *out, size_t size, wr_errbuf *eb)
 {
-    if ((size_t)snprintf(out, size, "%s/%lld", s->local_root, (long long)id) >= size)
+    if ((size_t)snprintf(out, size, "%s/%lld", s->local_root, (long long)id) >= size) {
+        out[0] = 0; /* never a truncated path that names another directory */
         return wr_fail(eb, WR_ETOOBIG, "snapshot: local directory '%s' too long", s->local_root);
+    }
     return WR_OK;
 }
 

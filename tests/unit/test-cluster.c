@@ -1,7 +1,9 @@
 /*
  * test-cluster.c — the coordinator's state machine stepped with simulated time: job
- * lifecycle, failure detection, restarts, cancel, stale deployments, slot accounting
- * (including a randomized model check with an independent recount).
+ * lifecycle, failure detection, restarts and the restart strategy (backoff, failure rate,
+ * placement after a failure), cancel, stale deployments, slot accounting (including a
+ * randomized model check with an independent recount), checkpoints driven by the cluster
+ * and jobs restored after a coordinator restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1069,8 +1069,8 @@ static void a_restored_tumbling_window_operator_emits_exactly_what_the_original_
 
 static void a_restored_sliding_window_operator_emits_exactly_what_the_original_emits(void **state)
 {
-    restored_window_matches("{sliding: {size: 3s, slide: 500ms}, allowed_lateness: 1s}", AGGS_VAR,
-                            4096);
+    restored_window_matches("{sliding: {size: 2s, slide: 500ms}, allowed_lateness: 1s}", AGGS_VAR,
+                            16 << 10);
 }
 
 static void a_restored_session_window_operator_emits_exactly_what_the_original_emits(void **state)
