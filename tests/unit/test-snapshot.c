@@ -927,8 +927,10 @@ static void same_since(rec *a, size_t na, rec *b, size_t nb, size_t *from, const
 {
     if (na != nb)
         fail_msg("%s: the original emitted %zu, the restored operator %zu", what, na, nb);
-    qsort(a + *from, na - *from, sizeof *a, rec_cmp);
-    qsort(b + *from, nb - *from, sizeof *b, rec_cmp);
+    if (na > *from) {
+        qsort(a + *from, na - *from, sizeof *a, rec_cmp);
+        qsort(b + *from, nb - *from, sizeof *b, rec_cmp);
+    }
     for (size_t i = *from; i < na; i++) {
         if (rec_cmp(&a[i], &b[i]) != 0)
             fail_msg("%s %zu: original %s [%lld, %lld) c=%lld s=%lld; restored %s [%lld, %lld) "
