@@ -13,6 +13,7 @@
  * coordinator has one checkpoint pending at a time, and a timed-out one is followed by at
  * most tolerable_failures more before the job fails, so the queue stays small.
  */
+#include "deadline.h"
 #include "job-internal.h"
 #include "log.h"
 
@@ -20,19 +21,12 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void run_one(wr_job *job, const wr_upload *u)
 {
     wr_task *t = u->t;
     wr_snap_handle h;
     wr_errbuf eb;
-    int64_t t0 = now_ms();
+    int64_t t0 = wr_mono_ms();
 
     if (u->confirm) {
         wr_snapshotter_confirm(t->snap, u->id);
@@ -56,7 +50,7 @@ static void run_one(wr_job *job, const wr_upload *u)
                        .kg_last = t->kg_last,
                        .alignment_ms = u->alignment_ms,
                        .sync_ms = u->sync_ms,
-                       .async_ms = (uint64_t)(now_ms() - t0)};
+                       .async_ms = (uint64_t)(wr_mono_ms() - t0)};
         wr_job_ack(job, &a);
     }
     wr_snap_handle_fini(&h);

@@ -35,6 +35,7 @@
 #include "aligner.h"
 #include "chain.h"
 #include "fault.h"
+#include "deadline.h"
 #include "job-internal.h"
 #include "json.h"
 #include "keygroup.h"
@@ -69,13 +70,6 @@ typedef struct snk {
     long slow_batch_us;  /* fault injection: WEIR_FAULT_SLOW_BATCH_US (tests only) */
     wr_aligner *al;      /* checkpoints on */
 } snk;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The Kafka message key for v: strings as they are, other types as JSON text. */
 static void key_text(wr_buf *key, const wr_value *v)
@@ -339,7 +333,7 @@ static wr_err take_snapshot(snk *k, int64_t id, int64_t alignment_ms, wr_errbuf 
 {
     wr_job *job = k->job;
     wr_task *t = k->t;
-    int64_t t0 = now_ms();
+    int64_t t0 = wr_mono_ms();
     wr_window_stats ws;
     wr_err e;
 
@@ -353,7 +347,7 @@ static wr_err take_snapshot(snk *k, int64_t id, int64_t alignment_ms, wr_errbuf 
                        .subtask = t->subtask,
                        .stage = 1,
                        .alignment_ms = (uint64_t)alignment_ms,
-                       .sync_ms = (uint64_t)(now_ms() - t0)};
+                       .sync_ms = (uint64_t)(wr_mono_ms() - t0)};
         wr_job_ack(job, &a);
         return WR_OK;
     }
@@ -370,7 +364,7 @@ static wr_err take_snapshot(snk *k, int64_t id, int64_t alignment_ms, wr_errbuf 
                        .id = id,
                        .watermark = ws.watermark,
                        .alignment_ms = (uint64_t)alignment_ms,
-                       .sync_ms = (uint64_t)(now_ms() - t0)};
+                       .sync_ms = (uint64_t)(wr_mono_ms() - t0)};
         if (!wr_uploader_push(job, &u)) {
             wr_snapshotter_drop(t->snap, id);
             wr_job_decline(job, id, t->subtask, "out of memory queueing the upload", false);
@@ -546,11 +540,11 @@ void *wr_sink_task_main(void *arg)
             if (k.wm)
                 moved = wr_wm_merge_end(k.wm, ch, &w);
             if (k.al)
-                e = on_align(&k, in, wr_aligner_end(k.al, ch, now_ms()), &eb);
+                e = on_align(&k, in, wr_aligner_end(k.al, ch, wr_mono_ms()), &eb);
             break;
         case WR_BATCH_BARRIER:
             if (k.al)
-                e = on_align(&k, in, wr_aligner_barrier(k.al, ch, b->value, now_ms()), &eb);
+                e = on_align(&k, in, wr_aligner_barrier(k.al, ch, b->value, wr_mono_ms()), &eb);
             break;
         case WR_BATCH_WATERMARK:
         case WR_BATCH_IDLE:

@@ -25,6 +25,7 @@
  * limits.consumer_queue_kbytes, so memory stays bounded under backpressure.
  */
 #include "chain.h"
+#include "deadline.h"
 #include "job-internal.h"
 #include "json.h"
 #include "keygroup.h"
@@ -71,13 +72,6 @@ typedef struct src {
     uint64_t pauses; /* times the partitions were paused for backpressure */
     int64_t last_barrier;
 } src;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void publish_counts(src *s)
 {
@@ -155,7 +149,7 @@ static bool flush_all(src *s)
         if (!flush_target(s, i))
             return false;
     }
-    s->last_flush_ms = now_ms();
+    s->last_flush_ms = wr_mono_ms();
     return send_watermark(s);
 }
 
@@ -362,7 +356,7 @@ static wr_err src_init(src *s, wr_task *t, wr_errbuf *eb)
         s->local_of[i] = -1;
     if (s->source->has_event_time) {
         s->wm = wr_wm_source_new(t->nparts, s->source->max_out_of_orderness_ms,
-                                 s->source->idle_timeout_ms, now_ms());
+                                 s->source->idle_timeout_ms, wr_mono_ms());
         if (!s->wm)
             return wr_fail(eb, WR_ENOMEM, "out of memory");
         s->sent = (wr_wm){WR_WM_MIN, false};
@@ -494,12 +488,12 @@ void *wr_source_task_main(void *arg)
         src_fini(&s);
         return NULL;
     }
-    s.last_flush_ms = s.now = now_ms();
+    s.last_flush_ms = s.now = wr_mono_ms();
     while (!wr_job_canceled(s.job) && s.ndone < t->nparts &&
            !atomic_load_explicit(&s.job->stop_requested, memory_order_relaxed)) {
         ssize_t n = rd_kafka_consume_batch_queue(s.q, POLL_TIMEOUT_MS, msgs, POLL_BATCH);
         bool ok = true;
-        s.now = now_ms();
+        s.now = wr_mono_ms();
         if (n < 0) {
             wr_job_fail(s.job, WR_EKAFKA, "source: consume failed");
             break;
@@ -520,7 +514,7 @@ void *wr_source_task_main(void *arg)
             break;
         if (s.job->dlq)
             rd_kafka_poll(s.job->dlq->rk, 0);
-        if ((n < POLL_BATCH || now_ms() - s.last_flush_ms >= LINGER_MS) && !flush_all(&s))
+        if ((n < POLL_BATCH || wr_mono_ms() - s.last_flush_ms >= LINGER_MS) && !flush_all(&s))
             break;
         {
             int64_t trig = atomic_load_explicit(&s.job->ck_trigger, memory_order_relaxed);
@@ -528,7 +522,7 @@ void *wr_source_task_main(void *arg)
                 break;
         }
     }
-    s.now = now_ms();
+    s.now = wr_mono_ms();
     if (!wr_job_canceled(s.job) && flush_all(&s)) {
         send_end(&s);
         if (!wr_job_canceled(s.job) && wr_job_checkpointing(s.job))

@@ -6,6 +6,7 @@
 #include "ckstore.h"
 #include "exchange.h"
 #include "files.h"
+#include "deadline.h"
 #include "job-internal.h"
 #include "job.h"
 #include "kafka.h"
@@ -104,13 +105,6 @@ struct wr_worker {
     int64_t hb_interval;
     uint64_t seq;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void wr_worker_options_defaults(wr_worker_options *o)
 {
@@ -508,7 +502,7 @@ static void *supervise(void *arg)
         d->state = WEIR__TASK_STATE__TASK_FAILED;
         snprintf(d->message, sizeof d->message, "%s", eb.msg);
         d->ended = true;
-        d->ended_at = now_ms();
+        d->ended_at = wr_mono_ms();
         pthread_mutex_unlock(&w->mu);
         report_now(w, d);
         return NULL;
@@ -544,7 +538,7 @@ static void *supervise(void *arg)
         d->corrupt_ck = wr_job_corrupt_checkpoint(job);
     }
     d->ended = true;
-    d->ended_at = now_ms();
+    d->ended_at = wr_mono_ms();
     pthread_mutex_unlock(&w->mu);
     wr_exchange_cancel(d->x);
     wr_job_free(job);
@@ -691,7 +685,7 @@ static void handle_deploy(wr_worker *w, const Weir__Deploy *m)
         d->state = WEIR__TASK_STATE__TASK_FAILED;
         snprintf(d->message, sizeof d->message, "cannot start a thread");
         d->ended = true;
-        d->ended_at = now_ms();
+        d->ended_at = wr_mono_ms();
         pthread_mutex_unlock(&w->mu);
         report_now(w, d);
         return;
@@ -735,7 +729,7 @@ static void handle_stop(wr_worker *w, const Weir__Stop *m)
 /* Joins ended supervisors and frees deployments ended long ago. Loop thread. */
 static void reap(wr_worker *w, bool all)
 {
-    int64_t now = now_ms();
+    int64_t now = wr_mono_ms();
     deployment **pp, *gone = NULL;
 
     pthread_mutex_lock(&w->mu);
