@@ -154,6 +154,14 @@ static wr_err check_heartbeat(const Weir__Heartbeat *m, wr_errbuf *eb)
     wr_err e = check_id("Heartbeat", "worker_id", m->worker_id, eb);
     if (e)
         return e;
+    if (*m->data_address &&
+        ((e = check_address("Heartbeat", "data_address", m->data_address, eb)) ||
+         (e = check_short_text("Heartbeat", "host", m->host, eb)) ||
+         (e = check_short_text("Heartbeat", "version", m->version, eb))))
+        return e;
+    if (m->slots > MAX_SLOTS)
+        return wr_fail(eb, WR_EMALFORMED, "Heartbeat: slots %u is out of range (0..%d)", m->slots,
+                       MAX_SLOTS);
     for (size_t i = 0; i < m->n_tasks; i++) {
         char what[48];
         snprintf(what, sizeof what, "Heartbeat: task %zu", i);

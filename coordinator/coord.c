@@ -584,8 +584,10 @@ static void log_changes(wr_coord *c, int64_t now)
             return;
         for (int i = c->njob_state; i < nj; i++) {
             const wr_cjob *j = wr_cluster_job(c->cluster, i);
-            wr_log(WR_LOG_INFO, "coordinator",
-                   "job %s (%s) submitted: parallelism %d, %d partition(s)", j->id, j->name,
+            wr_log(WR_LOG_INFO, "coordinator", "job %s (%s) %s: parallelism %d, %d partition(s)",
+                   j->id, j->name,
+                   j->attempt > 0 || j->state != WR_CJOB_CREATED ? "loaded from the data dir"
+                                                                 : "submitted",
                    j->parallelism, j->nparts);
             v[i] = WR_CJOB_CREATED;
         }
@@ -759,12 +761,29 @@ static void on_heartbeat(wr_coord *c, const wr_ctl_msg *msg, const Weir__Heartbe
     for (int i = 0; i < n; i++)
         to_creport(h->tasks[i], &reports[i]);
     ok = wr_cluster_heartbeat(c->cluster, mono_ms(), h->worker_id, reports, n);
+    wi = wr_cluster_find_worker(c->cluster, h->worker_id);
+    if (!ok && wi < 0 && *h->data_address && h->slots > 0) {
+        /* A worker this coordinator never saw (it restarted): the heartbeat says what a
+         * Register would, and there is no address to ask for one. */
+        wr_errbuf eb;
+        if (wr_cluster_register(c->cluster, mono_ms(), h->worker_id, h->data_address, (int)h->slots,
+                                h->host, h->version, &eb) == WR_OK) {
+            wr_log(WR_LOG_INFO, "coordinator",
+                   "worker %s registered from its heartbeat: %s, %u slot(s) (this coordinator "
+                   "had not seen it)",
+                   h->worker_id, h->data_address, h->slots);
+            forget_unknown(c, h->worker_id);
+            ok = wr_cluster_heartbeat(c->cluster, mono_ms(), h->worker_id, reports, n);
+        } else {
+            wr_log(WR_LOG_WARN, "coordinator", "heartbeat of worker '%s' from %s refused: %s",
+                   h->worker_id, msg->peer, eb.msg);
+        }
+    }
     free(reports);
     if (ok) {
         set_pipe_owner(c, msg->pipe, h->worker_id);
         return;
     }
-    wi = wr_cluster_find_worker(c->cluster, h->worker_id);
     if (wi >= 0) {
         /* known but LOST: it can be reached at its data address */
         Weir__Control m = WEIR__CONTROL__INIT;

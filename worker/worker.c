@@ -242,6 +242,10 @@ static void send_heartbeat(wr_worker *w)
     }
     hb.worker_id = w->id;
     hb.seq = ++w->seq;
+    hb.data_address = w->advertise;
+    hb.slots = (uint32_t)w->o.slots;
+    hb.host = w->host;
+    hb.version = (char *)WEIR_VERSION;
     hb.n_tasks = (size_t)n;
     hb.tasks = rp;
     c.body_case = WEIR__CONTROL__BODY_HEARTBEAT;

@@ -112,12 +112,18 @@ def vm_kb(pid):
 class Node:
     """One process (optionally `ip netns exec NS ...`; ip execs it, so the pid is the
     binary's own). Output goes to LOG_DIR/NAME.log through a reader thread, which also
-    keeps the lines so that wait_line() can wait for one."""
+    keeps the lines so that wait_line() can wait for one. A node started again under the
+    same name (a restarted worker or coordinator) logs to NAME.2.log, NAME.3.log, ...:
+    its predecessor's log stays."""
 
     def __init__(self, name, argv, log_dir, env=None, netns=None):
         self.name = name
         self.argv = list(argv)
         self.log_path = os.path.join(log_dir, name + ".log")
+        n = 2
+        while os.path.exists(self.log_path):
+            self.log_path = os.path.join(log_dir, f"{name}.{n}.log")
+            n += 1
         self._log = open(self.log_path, "w", buffering=1)
         self._log.write("$ " + " ".join(self.argv) + (f"   (netns {netns})" if netns else "")
                         + "\n")
@@ -217,6 +223,9 @@ class Coordinator(Node):
 
     def __init__(self, name, log_dir, *, host, port, http_port, args=(), env=None, netns=None):
         self.host = host
+        self.port = port  # kept so that a restart can listen where the first one did
+        self.http_port = http_port
+        self.args = list(args)
         self.endpoint = f"tcp://{host}:{port}"
         self.url = f"http://{host}:{http_port}"
         super().__init__(name, [COORDINATOR_BIN, "--listen", self.endpoint, "--http",
@@ -279,9 +288,22 @@ class Cluster:
         self.coord = c
         return c.wait_ready() if wait else c
 
+    def restart_coordinator(self, *, args=None, env=None, wait=True):
+        """Starts a new coordinator process on the ports of the current one (which must be
+        gone, e.g. after kill9), with its arguments unless args is given: workers and the
+        CLI find it where they found the first."""
+        old = self.coord
+        check(old is not None and not old.running(), "the coordinator still runs")
+        return self.start_coordinator(host=old.host, port=old.port, http_port=old.http_port,
+                                      args=old.args if args is None else args, env=env,
+                                      wait=wait)
+
     def start_worker(self, wid, *, slots=2, host="127.0.0.1", port=None, args=(), env=None,
                      netns=None, listen_host=None, wait=True):
         check(self.coord is not None, "start the coordinator first")
+        prev = self.workers.get(wid)
+        check(prev is None or not prev.running(),
+              f"worker {wid} still runs: kill it before starting another process with its id")
         w = Worker(wid, self.dir, coordinator=self.coord.endpoint, host=host,
                    port=port or free_port(), slots=slots,
                    data_dir=os.path.join(self.dir, "data-" + wid), args=args, env=env,
