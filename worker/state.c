@@ -1208,46 +1208,75 @@ bool wr_state_min_ns(wr_state *st, int64_t *ns)
     return true;
 }
 
+/* RocksDB key order: key group, namespace (signed), key bytes. */
+static int entry_key_cmp(const void *pa, const void *pb)
+{
+    const wr_state_entry *a = *(const wr_state_entry *const *)pa;
+    const wr_state_entry *b = *(const wr_state_entry *const *)pb;
+    size_t n;
+    int c;
+
+    if (a->kg != b->kg)
+        return a->kg < b->kg ? -1 : 1;
+    if (a->ns != b->ns)
+        return a->ns < b->ns ? -1 : 1;
+    n = a->klen < b->klen ? a->klen : b->klen;
+    if ((c = memcmp(a->data, b->data, n)) != 0)
+        return c;
+    return (a->klen > b->klen) - (a->klen < b->klen);
+}
+
 wr_err wr_state_flush(wr_state *st, wr_errbuf *eb)
 {
-    size_t start = 0, cap = st->tmask + 1;
-    wr_err err;
+    size_t cap = st->tmask + 1, ndirty = 0, start = 0;
+    wr_state_entry **dirty;
+    wr_err err = WR_OK;
 
     assert(st->open_iters == 0);
-    /* Batches of dirty entries in slot order; nothing moves in the table meanwhile. */
-    while (start < cap) {
+    /* The dirty entries, written in key order: RocksDB's memtable (a skip list) takes
+     * sorted inserts about three times faster than inserts in hash order. */
+    for (size_t i = 0; i < cap; i++)
+        ndirty += st->slots[i].e && (st->slots[i].e->flags & F_DIRTY);
+    if (ndirty == 0)
+        goto tombstones;
+    dirty = malloc(ndirty * sizeof *dirty);
+    if (!dirty)
+        return wr_fail(eb, WR_ENOMEM, "state store '%s': out of memory", st->dir);
+    ndirty = 0;
+    for (size_t i = 0; i < cap; i++) {
+        wr_state_entry *e = st->slots[i].e;
+        if (e && (e->flags & F_DIRTY))
+            dirty[ndirty++] = e;
+    }
+    qsort(dirty, ndirty, sizeof *dirty, entry_key_cmp);
+    /* In batches of FLUSH_BATCH_BYTES; nothing moves in the table meanwhile. */
+    while (start < ndirty && !err) {
         size_t i, end, bytes = 0;
-        int n = 0;
 
         rocksdb_writebatch_clear(st->batch);
-        for (i = start; i < cap && bytes < FLUSH_BATCH_BYTES; i++) {
-            wr_state_entry *e = st->slots[i].e;
-            if (!e || !(e->flags & F_DIRTY))
-                continue;
-            if ((err = batch_add(st, st->batch, e, eb)) != WR_OK) {
-                rocksdb_writebatch_clear(st->batch);
-                return err;
-            }
-            bytes += PREFIX_LEN + e->klen + e->vlen + 16;
-            n++;
+        for (i = start; i < ndirty && bytes < FLUSH_BATCH_BYTES; i++) {
+            if ((err = batch_add(st, st->batch, dirty[i], eb)) != WR_OK)
+                break;
+            bytes += PREFIX_LEN + dirty[i]->klen + dirty[i]->vlen + 16;
         }
         end = i;
-        if (n) {
+        if (!err)
             err = db_write(st, st->batch, "flush", eb);
-            rocksdb_writebatch_clear(st->batch);
-            if (err)
-                return err;
-            st->db_writes += (uint64_t)n;
-        }
+        rocksdb_writebatch_clear(st->batch);
+        if (err)
+            break;
+        st->db_writes += (uint64_t)(end - start);
         for (i = start; i < end; i++) {
-            wr_state_entry *e = st->slots[i].e;
-            if (!e || !(e->flags & F_DIRTY))
-                continue;
+            wr_state_entry *e = dirty[i];
             ns_find(st, e->ns)->on_disk = true;
             e->flags = (uint8_t)((e->flags & F_DELETED) | F_IN_DB);
         }
         start = end;
     }
+    free(dirty);
+    if (err)
+        return err;
+tombstones:
     /* Then drop the tombstones just written: RocksDB no longer holds their keys. A
      * removal may pull a later entry into slot i, so look at i again. */
     for (size_t i = 0; i <= st->tmask;) {
